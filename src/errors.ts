@@ -1,0 +1,159 @@
+/**
+ * Every failure the proxy reports to a caller is a {@link ProxyError} with a stable `code`,
+ * the HTTP status it maps to, and a message written for the integration engineer who reads it.
+ * The HTTP error handler is the one place that turns these into responses.
+ */
+export interface ProxyErrorOptions {
+  cause?: unknown;
+  /** Extra response headers, such as `Retry-After` or `WWW-Authenticate`. */
+  headers?: Record<string, string>;
+}
+
+/** Base class of every error the proxy reports to a caller. */
+export class ProxyError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, code: string, message: string, options: ProxyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** 400: a field, parameter or body is malformed; the message names the field and the fix. */
+export class InvalidRequestError extends ProxyError {
+  constructor(code: string, message: string, options?: ProxyErrorOptions) {
+    super(400, code, message, options);
+  }
+}
+
+/** 401: no credential, or one that matches no configured client. */
+export class UnauthorizedError extends ProxyError {
+  constructor(message: string) {
+    super(401, 'unauthorized', message, {
+      headers: {
+        'WWW-Authenticate':
+          'Bearer realm="connecteam-upload-proxy", Basic realm="connecteam-upload-proxy"',
+      },
+    });
+  }
+}
+
+/** 403: the client may not upload files for this feature type. */
+export class FeatureTypeForbiddenError extends ProxyError {
+  constructor(client: string, featureType: string, allowed: readonly string[]) {
+    super(
+      403,
+      'feature_type_forbidden',
+      `client "${client}" may not upload files for featureType "${featureType}"; ` +
+        `allowed: ${allowed.join(', ')}`,
+    );
+  }
+}
+
+/** 404: Connecteam has no file with this id, or the route does not exist. */
+export class NotFoundError extends ProxyError {
+  constructor(message: string) {
+    super(404, 'not_found', message);
+  }
+}
+
+/** 409: a request with the same idempotency key is still running. */
+export class ConflictError extends ProxyError {
+  constructor(code: string, message: string) {
+    super(409, code, message);
+  }
+}
+
+/** 411: the file's size is not declared and cannot be derived from the request. */
+export class LengthRequiredError extends ProxyError {
+  constructor(message: string) {
+    super(411, 'length_required', message);
+  }
+}
+
+/** 413: a file or the request exceeds a configured limit. */
+export class PayloadTooLargeError extends ProxyError {
+  constructor(code: string, message: string) {
+    super(413, code, message);
+  }
+}
+
+/** 415: the request body is of a type the proxy does not accept. */
+export class UnsupportedMediaTypeError extends ProxyError {
+  constructor(message: string) {
+    super(415, 'unsupported_media_type', message);
+  }
+}
+
+/** 422: an idempotency key was reused with a different request. */
+export class IdempotencyMismatchError extends ProxyError {
+  constructor(message: string) {
+    super(422, 'idempotency_key_reused', message);
+  }
+}
+
+/** 429 or 503 with `Retry-After`: the proxy cannot take the upload now. */
+export class RetryLaterError extends ProxyError {
+  readonly retryAfterSeconds: number;
+
+  constructor(
+    status: 429 | 503,
+    code: string,
+    message: string,
+    retryAfterSeconds: number,
+    cause?: unknown,
+  ) {
+    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    super(status, code, message, { cause, headers: { 'Retry-After': String(seconds) } });
+    this.retryAfterSeconds = seconds;
+  }
+}
+
+/** 429: Connecteam's rate limit leaves no budget for this upload within the wait bound. */
+export class QuotaExhaustedError extends RetryLaterError {
+  constructor(window: 'minute' | 'day', retryAfterSeconds: number) {
+    super(
+      429,
+      'quota_exhausted',
+      `Connecteam's per-${window} API quota is spent; retry after ` +
+        `${Math.max(1, Math.ceil(retryAfterSeconds))} s`,
+      retryAfterSeconds,
+    );
+  }
+}
+
+/** 502: Connecteam or the storage behind its upload URL answered with an error. */
+export class UpstreamError extends ProxyError {
+  constructor(code: string, message: string, cause?: unknown) {
+    super(502, code, message, { cause });
+  }
+}
+
+/** 503: the proxy is shutting down and takes no new uploads. */
+export class ShuttingDownError extends RetryLaterError {
+  constructor() {
+    super(503, 'shutting_down', 'the proxy is shutting down; retry on another instance', 5);
+  }
+}
+
+/** 504: Connecteam or storage did not answer in time, or the upload URL expired mid-transfer. */
+export class UpstreamTimeoutError extends ProxyError {
+  constructor(code: string, message: string, cause?: unknown) {
+    super(504, code, message, { cause });
+  }
+}
+
+/**
+ * The caller went away before the upload finished. Nothing is sent back, because nobody is
+ * listening; the error exists so that every layer stops and cleans up.
+ */
+export class ClientAbortedError extends ProxyError {
+  constructor(message = 'the client closed the connection before the upload finished') {
+    super(499, 'client_aborted', message);
+  }
+}

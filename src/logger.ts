@@ -1,0 +1,42 @@
+import pino, { type Logger, type LoggerOptions } from 'pino';
+
+/**
+ * Paths that may hold a credential or a signed URL. pino-http serialises requests under `req`,
+ * and our own log lines put upstream URLs under `url` only after {@link redactUrl}.
+ */
+const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  'apiKey',
+  'token',
+];
+
+/** Creates the root logger; `pretty` switches to human-readable lines for local runs. */
+export function createLogger(level: string, options: { pretty?: boolean } = {}): Logger {
+  const base: LoggerOptions = {
+    level,
+    base: { service: 'connecteam-upload-proxy' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (options.pretty) {
+    return pino({
+      ...base,
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } },
+    });
+  }
+  return pino(base);
+}
+
+/**
+ * Removes the query string of a URL, where a pre-signed URL carries its signature, so the URL
+ * can be logged or shown to a caller.
+ */
+export function redactUrl(url: string): string {
+  const queryStart = url.indexOf('?');
+  return queryStart === -1 ? url : `${url.slice(0, queryStart)}?[redacted]`;
+}
