@@ -69,6 +69,17 @@ export class ConflictError extends ProxyError {
   }
 }
 
+/** 408: the caller stopped sending the body for longer than the idle timeout. */
+export class ClientTimeoutError extends ProxyError {
+  constructor(idleMs: number) {
+    super(
+      408,
+      'client_timeout',
+      `no bytes of the request body arrived for ${idleMs / 1000} s; the upload was abandoned`,
+    );
+  }
+}
+
 /** 411: the file's size is not declared and cannot be derived from the request. */
 export class LengthRequiredError extends ProxyError {
   constructor(message: string) {

@@ -1,0 +1,38 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { ClientAbortedError } from '../errors';
+
+/**
+ * Hands the request body to the upload pipeline through a stream that can be failed on its
+ * own: when the proxy gives up on an upload (idle timeout, a limit), it detaches this stream
+ * with the reason and can still answer on the open socket.
+ */
+export class RequestBody {
+  readonly stream = new PassThrough({ highWaterMark: 64 * 1024 });
+
+  constructor(private readonly request: IncomingMessage) {
+    request.pipe(this.stream);
+    request.on('error', () => this.detach(new ClientAbortedError()));
+    request.on('close', () => {
+      if (!request.complete) this.detach(new ClientAbortedError());
+    });
+  }
+
+  detach(reason: Error): void {
+    this.request.unpipe(this.stream);
+    if (!this.stream.destroyed) this.stream.destroy(reason);
+  }
+}
+
+/**
+ * Deals with body bytes left unread after an early answer: reads and drops them for a short
+ * while so the caller gets to read the answer, then closes the connection.
+ */
+export function discardRemainingBody(request: IncomingMessage, response: ServerResponse): void {
+  if (request.complete || request.destroyed) return;
+  response.setHeader('Connection', 'close');
+  request.resume();
+  const timer = setTimeout(() => request.destroy(), 2_000);
+  timer.unref();
+  request.once('end', () => clearTimeout(timer));
+}

@@ -1,0 +1,125 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import { ConnecteamClient } from './connecteam/connecteam-client';
+import { QuotaPacer } from './connecteam/quota-pacer';
+import { createApp } from './http/app';
+import { UploadAdmission } from './http/upload-admission';
+import { createLogger } from './logger';
+import { Metrics } from './metrics/metrics';
+import { Spool } from './upload/spool';
+import { StoragePut } from './upload/storage-put';
+import { Uploader } from './upload/uploader';
+
+/** A running proxy. */
+export interface ProxyServer {
+  url: string;
+  server: Server;
+  metrics: Metrics;
+  logger: Logger;
+  /**
+   * Stops taking uploads, lets those in flight finish within the grace period, aborts the
+   * rest, and closes every socket. Safe to call more than once.
+   */
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+}
+
+/** Builds every part of the proxy from the configuration and starts listening. */
+export async function startProxy(config: Config, options: StartOptions = {}): Promise<ProxyServer> {
+  const logger = options.logger ?? createLogger(config.logLevel, { pretty: config.logPretty });
+  const metrics = new Metrics();
+  const quota = new QuotaPacer({ maxWaitMs: config.quotaMaxWaitMs, metrics });
+  const client = new ConnecteamClient({
+    baseUrl: config.connecteam.baseUrl,
+    apiKey: config.connecteam.apiKey,
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    timeoutMs: config.upstream.timeoutMs,
+    generateRetryBudgetMs: config.upstream.generateRetryBudgetMs,
+    completeRetryBudgetMs: config.upstream.completeRetryBudgetMs,
+    quota,
+    metrics,
+  });
+  const storage = new StoragePut({
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    responseTimeoutMs: config.upstream.storageResponseTimeoutMs,
+    metrics,
+  });
+  const spool = new Spool(config.spool.directory, config.spool.maxBytes, metrics, logger);
+  await spool.prepare();
+  const uploader = new Uploader({
+    client,
+    storage,
+    spool,
+    quota,
+    metrics,
+    maxFileBytes: config.maxFileBytes,
+    allowedOrigins: config.uploadUrlAllowedOrigins,
+  });
+  const admission = new UploadAdmission(
+    config.limits.maxConcurrentUploads,
+    config.limits.maxConcurrentUploadsPerClient,
+    metrics,
+  );
+  const app = createApp({
+    logger,
+    metrics,
+    client,
+    uploader,
+    admission,
+    clients: config.clients,
+    clientFeatureTypes: config.clientFeatureTypes,
+    clientIdleTimeoutMs: config.clientIdleTimeoutMs,
+    maxFilesPerRequest: config.maxFilesPerRequest,
+  });
+
+  const server = createServer(
+    {
+      // A slow upload that keeps making progress must not be cut by a total time limit; the
+      // idle watch on the body catches callers that stop sending instead.
+      requestTimeout: 0,
+      headersTimeout: config.server.headersTimeoutMs,
+      keepAliveTimeout: config.server.keepAliveTimeoutMs,
+      maxHeaderSize: 16 * 1024,
+    },
+    app,
+  );
+  server.maxConnections = config.limits.maxConnections;
+  server.listen(config.port, config.host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ url, connecteam: config.connecteam.baseUrl }, 'proxy listening');
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => {
+    stopping ??= (async () => {
+      logger.info(
+        { uploadsInFlight: admission.inFlight, graceMs: config.shutdownGraceMs },
+        'shutting down',
+      );
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const drained = await Promise.race([
+        admission.drain().then(() => true),
+        new Promise<boolean>((resolve) =>
+          setTimeout(() => resolve(false), config.shutdownGraceMs).unref(),
+        ),
+      ]);
+      if (!drained)
+        logger.warn({ uploadsInFlight: admission.inFlight }, 'grace period over; aborting uploads');
+      server.closeAllConnections();
+      await closed;
+      await Promise.all([client.close(), storage.close()]);
+      logger.info('proxy stopped');
+    })();
+    return stopping;
+  };
+  return { url, server, metrics, logger, shutdown };
+}

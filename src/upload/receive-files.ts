@@ -1,0 +1,301 @@
+import contentDisposition from 'content-disposition';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { FeatureType } from '../connecteam/feature-types';
+import { InvalidRequestError, ProxyError } from '../errors';
+import type { Metrics } from '../metrics/metrics';
+import { FileParameters, parseParameter, parseSize, type FileSettings } from './file-parameters';
+import { cleanFileName } from './file-name';
+import { resolveFileType } from './file-type';
+import type { IdleWatch } from './idle-watch';
+import { readMultipart, type MultipartPart } from './multipart-parts';
+import { trackUpload } from './upload-tracking';
+import type { FileDescription, SpooledCopy, UploadedFile, Uploader } from './uploader';
+
+/** Everything one POST /v1/files needs besides the request itself. */
+export interface ReceiveContext {
+  uploader: Uploader;
+  metrics: Metrics;
+  log: Logger;
+  signal: AbortSignal;
+  idle: IdleWatch;
+  client: string;
+  /** Throws when the client may not use the feature type. */
+  authorizeFeatureType: (featureType: FeatureType) => void;
+  query: FileSettings;
+  maxFiles: number;
+}
+
+/** Thrown when a request fails after some of its files already landed at Connecteam. */
+export class PartialUploadError extends Error {
+  constructor(
+    readonly failure: ProxyError | Error,
+    readonly landed: UploadedFile[],
+  ) {
+    super(failure.message, { cause: failure });
+  }
+}
+
+type Slot = Promise<UploadedFile>;
+
+/**
+ * Receives a multipart/form-data body. Files with a known or inferable size stream straight to
+ * storage, one after another as they arrive; files whose size or feature type is not known
+ * yet are copied to disk and uploaded from there, in the background. Results keep the order in
+ * which the parts arrived.
+ */
+export async function receiveMultipart(
+  body: Readable,
+  headers: IncomingHttpHeaders,
+  context: ReceiveContext,
+): Promise<UploadedFile[]> {
+  const parameters = new FileParameters(context.query);
+  const slots: Slot[] = [];
+  const waitingForFeatureType: Array<{
+    copy: SpooledCopy;
+    settings: FileSettings;
+    part: FilePart;
+    resolve: (slot: Slot) => void;
+  }> = [];
+  const contentLength =
+    headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+  try {
+    const parts = readMultipart(body, {
+      headers,
+      contentLength: Number.isSafeInteger(contentLength) ? contentLength : undefined,
+      maxFiles: context.maxFiles,
+      maxFields: 50,
+      maxFieldBytes: 8 * 1024,
+      onChunk: () => context.idle.touch(),
+    });
+    context.idle.resume();
+    for await (const part of parts) {
+      if (part.kind === 'field') {
+        parameters.set(part.name, part.value);
+        if (part.name === 'featureType') {
+          for (const waiting of waitingForFeatureType.splice(0)) {
+            const settings = { ...waiting.settings, featureType: parameters.featureType };
+            waiting.resolve(uploadCopy(waiting.copy, waiting.part, settings, context));
+          }
+        }
+        continue;
+      }
+      const settings = parameters.takeForFile();
+      const description = describe(part, settings);
+      if (settings.featureType === undefined) {
+        const copy = await context.uploader.spoolWhole(
+          part.stream,
+          'feature_type_after_file',
+          context,
+        );
+        slots.push(
+          new Promise<UploadedFile>((resolve) =>
+            waitingForFeatureType.push({ copy, settings, part, resolve: (slot) => resolve(slot) }),
+          ),
+        );
+        continue;
+      }
+      context.authorizeFeatureType(settings.featureType);
+      const size = settings.size ?? part.sizeIfLast;
+      if (size === undefined) {
+        const copy = await context.uploader.spoolWhole(part.stream, 'size_unknown', context);
+        slots.push(uploadCopy(copy, part, settings, context));
+        continue;
+      }
+      const kind = settings.size === undefined ? 'guessed' : 'declared';
+      const file = { ...description, featureType: settings.featureType };
+      const slot = trackUpload(
+        context.metrics,
+        context.log,
+        start(context, file, size, 'streamed'),
+        () => context.uploader.uploadStreaming(part.stream, file, { kind, bytes: size }, context),
+        context.signal,
+      );
+      slots.push(slot);
+      await slot;
+    }
+    if (waitingForFeatureType.length > 0) {
+      throw new InvalidRequestError(
+        'missing_feature_type',
+        'featureType is required: send it as a query parameter or as a field before the file',
+      );
+    }
+    if (slots.length === 0) {
+      throw new InvalidRequestError(
+        'missing_file',
+        'the request carries no file part; add one with a filename',
+      );
+    }
+    return await Promise.all(slots);
+  } catch (error) {
+    for (const waiting of waitingForFeatureType) await waiting.copy.file.discard();
+    throw await withLanded(error, slots);
+  } finally {
+    context.idle.pause();
+  }
+}
+
+type FilePart = Extract<MultipartPart, { kind: 'file' }>;
+
+function describe(part: FilePart, settings: FileSettings): Omit<FileDescription, 'featureType'> {
+  const raw = settings.fileName ?? part.fileName;
+  if (raw === undefined) {
+    part.stream.resume();
+    throw new InvalidRequestError(
+      'missing_file_name',
+      `file part "${part.field}" has no filename; add filename= to its Content-Disposition or send a fileName field before it`,
+    );
+  }
+  const fileName = cleanFileName(
+    raw,
+    settings.fileName === undefined ? 'the part filename' : 'fileName',
+  );
+  return {
+    fileName,
+    fileTypeHint: resolveFileType(settings.fileTypeHint, part.mimeType, fileName),
+  };
+}
+
+function uploadCopy(
+  copy: SpooledCopy,
+  part: FilePart,
+  settings: FileSettings,
+  context: ReceiveContext,
+): Slot {
+  const slot = (async () => {
+    const file = { ...describe(part, settings), featureType: settings.featureType! };
+    context.authorizeFeatureType(file.featureType);
+    return trackUpload(
+      context.metrics,
+      context.log,
+      start(context, file, copy.size, 'spooled'),
+      () => context.uploader.uploadSpooled(copy, file, context),
+      context.signal,
+    );
+  })();
+  slot.catch(async () => copy.file.discard());
+  return slot;
+}
+
+function start(
+  context: ReceiveContext,
+  file: FileDescription,
+  size: number | undefined,
+  path: 'streamed' | 'spooled',
+) {
+  return { client: context.client, ...file, size, path };
+}
+
+/** Waits for the uploads still running and attaches the files that landed to the failure. */
+async function withLanded(error: unknown, slots: Slot[]): Promise<unknown> {
+  const settled = await Promise.allSettled(slots);
+  const landed = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  return landed.length > 0 ? new PartialUploadError(error as Error, landed) : error;
+}
+
+/**
+ * Receives a raw body as one file, for legacy clients: `curl -T` or `--data-binary`. Its name
+ * and feature type come from the query, or Content-Disposition and X-Feature-Type.
+ */
+export async function receiveRaw(
+  body: Readable,
+  headers: IncomingHttpHeaders,
+  context: ReceiveContext,
+): Promise<UploadedFile[]> {
+  const settings = rawSettings(headers, context.query);
+  if (settings.featureType === undefined) {
+    throw new InvalidRequestError(
+      'missing_feature_type',
+      `featureType is required: add ?featureType= or an X-Feature-Type header (chat, shiftscheduler, users or quicktasks)`,
+    );
+  }
+  context.authorizeFeatureType(settings.featureType);
+  if (settings.fileName === undefined) {
+    throw new InvalidRequestError(
+      'missing_file_name',
+      'fileName is required for a raw body: add ?fileName= or Content-Disposition: attachment; filename=...',
+    );
+  }
+  const fileName = cleanFileName(settings.fileName);
+  const file: FileDescription = {
+    fileName,
+    featureType: settings.featureType,
+    fileTypeHint: resolveFileType(settings.fileTypeHint, headers['content-type'], fileName),
+  };
+  const size = settings.size;
+  const source = body;
+  if (size === undefined) {
+    const copy = await context.uploader.spoolWhole(source, 'size_unknown', context);
+    return [await uploadCopyRaw(copy, file, context)];
+  }
+  return [
+    await trackUpload(
+      context.metrics,
+      context.log,
+      start(context, file, size, 'streamed'),
+      () =>
+        context.uploader.uploadStreaming(source, file, { kind: 'declared', bytes: size }, context),
+      context.signal,
+    ),
+  ];
+}
+
+function uploadCopyRaw(
+  copy: SpooledCopy,
+  file: FileDescription,
+  context: ReceiveContext,
+): Promise<UploadedFile> {
+  return trackUpload(
+    context.metrics,
+    context.log,
+    start(context, file, copy.size, 'spooled'),
+    () => context.uploader.uploadSpooled(copy, file, context),
+    context.signal,
+  );
+}
+
+function rawSettings(headers: IncomingHttpHeaders, query: FileSettings): FileSettings {
+  const settings: FileSettings = { ...query };
+  const header = headers['x-feature-type'];
+  if (header !== undefined) {
+    const fromHeader = parseParameter(
+      'featureType',
+      String(header),
+      'header X-Feature-Type',
+    ).featureType;
+    if (settings.featureType !== undefined && settings.featureType !== fromHeader) {
+      throw new InvalidRequestError(
+        'conflicting_parameter',
+        'featureType in the query and X-Feature-Type differ; send one of them',
+      );
+    }
+    settings.featureType = fromHeader;
+  }
+  if (settings.fileName === undefined && headers['content-disposition'] !== undefined) {
+    settings.fileName = fileNameFromDisposition(headers['content-disposition']);
+  }
+  const length = headers['content-length'];
+  if (length !== undefined) {
+    const bytes = parseSize(length, 'Content-Length');
+    if (settings.size !== undefined && settings.size !== bytes) {
+      throw new InvalidRequestError(
+        'size_mismatch',
+        `query parameter size (${settings.size}) differs from Content-Length (${bytes}); drop size or fix it`,
+      );
+    }
+    settings.size = bytes;
+  }
+  return settings;
+}
+
+function fileNameFromDisposition(header: string): string | undefined {
+  try {
+    return contentDisposition.parse(header).parameters.filename;
+  } catch {
+    throw new InvalidRequestError(
+      'invalid_content_disposition',
+      'Content-Disposition is malformed; send attachment; filename="name.ext"',
+    );
+  }
+}
