@@ -273,8 +273,15 @@ export function loadConfig(env: Env = process.env): Config {
   return deepFreeze(config);
 }
 
+// Skips Buffers such as the client token digests, because Object.freeze throws on a typed
+// array that has elements.
 function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !(value instanceof Map)) {
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    !(value instanceof Map) &&
+    !ArrayBuffer.isView(value)
+  ) {
     for (const child of Object.values(value)) deepFreeze(child);
     Object.freeze(value);
   }
