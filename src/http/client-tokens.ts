@@ -30,7 +30,13 @@ export function parseClientTokens(raw: string): ClientCredential[] {
     if (clients.some((client) => client.name === name)) {
       throw new Error(`client "${name}" is listed twice`);
     }
-    clients.push({ name, tokenSha256: parseToken(name, token) });
+    const tokenSha256 = parseToken(name, token);
+    // A token must identify one client, because findClient without a name returns the last match.
+    const sharing = clients.find((client) => client.tokenSha256.equals(tokenSha256));
+    if (sharing !== undefined) {
+      throw new Error(`clients "${sharing.name}" and "${name}" share a token; give each its own`);
+    }
+    clients.push({ name, tokenSha256 });
   }
   if (clients.length === 0) throw new Error('no client is configured');
   return clients;
