@@ -1,4 +1,4 @@
-import pino, { type Logger, type LoggerOptions } from 'pino';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /**
  * Paths that may hold a credential or a signed URL. pino-http serialises requests under `req`,
@@ -15,8 +15,14 @@ const REDACT_PATHS = [
   'token',
 ];
 
-/** Creates the root logger; `pretty` switches to human-readable lines for local runs. */
-export function createLogger(level: string, options: { pretty?: boolean } = {}): Logger {
+/**
+ * Creates the root logger. `pretty` switches to human-readable lines for local runs, and
+ * `destination` replaces standard output (tests collect the lines this way).
+ */
+export function createLogger(
+  level: string,
+  options: { pretty?: boolean; destination?: DestinationStream } = {},
+): Logger {
   const base: LoggerOptions = {
     level,
     base: { service: 'connecteam-upload-proxy' },
@@ -29,7 +35,7 @@ export function createLogger(level: string, options: { pretty?: boolean } = {}):
       transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } },
     });
   }
-  return pino(base);
+  return options.destination ? pino(base, options.destination) : pino(base);
 }
 
 /**
