@@ -1,3 +1,4 @@
+import { extname } from 'node:path';
 import mime from 'mime-types';
 import { InvalidRequestError } from '../errors';
 
@@ -32,5 +33,6 @@ export function resolveFileType(
   if (hint !== undefined) return hint;
   const declared = declaredType?.split(';')[0]?.trim().toLowerCase();
   if (declared && !UNSPECIFIC_TYPES.has(declared) && MEDIA_TYPE.test(declared)) return declared;
-  return mime.lookup(fileName) || DEFAULT_TYPE;
+  // mime.lookup reads a whole name such as "pdf" as an extension, so give it the extension only.
+  return mime.lookup(extname(fileName)) || DEFAULT_TYPE;
 }
