@@ -6,6 +6,7 @@ export const MAX_FILE_NAME_BYTES = 255;
 // C0 and C1 controls (NUL included), and the bidirectional marks that can make a name such as
 // "invoice\u202Efdp.exe" display as something it is not.
 const UNSAFE_CHARACTERS =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**

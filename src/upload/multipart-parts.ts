@@ -1,6 +1,6 @@
 import busboy from 'busboy';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidRequestError, PayloadTooLargeError, ProxyError } from '../errors';
 import { MultipartOffsets } from './multipart-offsets';
@@ -64,10 +64,14 @@ export async function* readMultipart(
       options.contentLength === undefined
         ? undefined
         : offsets.sizeIfLast(index, options.contentLength);
+    // busboy fails a cut-off or malformed part with a plain Error; the copy carries ours.
+    const content = new PassThrough({ highWaterMark: 64 * 1024 });
+    stream.on('error', (error) => content.destroy(malformed(error)));
+    stream.pipe(content);
     queue.push({
       kind: 'file',
       field,
-      stream,
+      stream: content,
       fileName: info.filename,
       mimeType: info.mimeType,
       sizeIfLast,
