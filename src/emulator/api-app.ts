@@ -93,7 +93,8 @@ function applyFaults(context: EmulatorContext, operation: ApiOperation): Request
       } else if (action?.kind === 'reset') {
         resetSocket(context, operation, req);
       } else if (action?.kind === 'throttle') {
-        sendThrottled(context, res, action.mode === '429' ? 429 : 200);
+        const spent = { ...context.quota.snapshot(), minuteRemaining: 0 };
+        sendThrottled(context, res, action.mode === '429' ? 429 : 200, spent);
       } else {
         next();
       }
@@ -106,7 +107,7 @@ function applyFaults(context: EmulatorContext, operation: ApiOperation): Request
 function countQuota(context: EmulatorContext): RequestHandler {
   return (_req, res, next) => {
     if (!context.quota.tryConsume()) {
-      sendThrottled(context, res, 429);
+      sendThrottled(context, res, 429, context.quota.snapshot());
       return;
     }
     res.set(quotaHeaders(context.quota.snapshot()));
@@ -114,9 +115,13 @@ function countQuota(context: EmulatorContext): RequestHandler {
   };
 }
 
-/** Answers `Too many requests` with status 429, or with 200 as Connecteam has been seen to. */
-function sendThrottled(context: EmulatorContext, res: Response, status: 200 | 429): void {
-  const snapshot: QuotaSnapshot = { ...context.quota.snapshot(), minuteRemaining: 0 };
+/** Sends `Too many requests` with status 429, or with 200 as Connecteam has been seen to. */
+function sendThrottled(
+  context: EmulatorContext,
+  res: Response,
+  status: 200 | 429,
+  snapshot: QuotaSnapshot,
+): void {
   if (status === 429) context.stats.tooManyRequests += 1;
   else context.stats.throttledOk += 1;
   // Connecteam sends no Retry-After: clients wait for x-ratelimit-minute-reset.
