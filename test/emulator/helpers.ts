@@ -13,7 +13,6 @@ export const API_KEY = 'emulator-test-key-7c1d';
 export interface ApiAnswer {
   status: number;
   headers: IncomingHttpHeaders;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- assertions read any JSON shape
   json: any;
 }
 
