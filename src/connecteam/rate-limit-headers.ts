@@ -15,8 +15,11 @@ export interface RateLimitReading {
 
 function headerNumber(headers: IncomingHttpHeaders, name: string): number | undefined {
   const raw = headers[name];
-  const value = Number(Array.isArray(raw) ? raw[0] : raw);
-  return raw === undefined || !Number.isFinite(value) || value < 0 ? undefined : value;
+  const text = Array.isArray(raw) ? raw[0] : raw;
+  // Number('') is 0, which would read a blank remaining header as a spent quota.
+  if (text === undefined || text.trim() === '') return undefined;
+  const value = Number(text);
+  return !Number.isFinite(value) || value < 0 ? undefined : value;
 }
 
 function readWindow(headers: IncomingHttpHeaders, window: string): WindowReading | undefined {
