@@ -28,13 +28,15 @@ export interface ProxyServer {
 
 export interface StartOptions {
   logger?: Logger;
+  /** Clock for quota windows, in ms since the epoch; tests shift it to reach a reset sooner. */
+  now?: () => number;
 }
 
 /** Builds every part of the proxy from the configuration and starts listening. */
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<ProxyServer> {
   const logger = options.logger ?? createLogger(config.logLevel, { pretty: config.logPretty });
   const metrics = new Metrics();
-  const quota = new QuotaPacer({ maxWaitMs: config.quotaMaxWaitMs, metrics });
+  const quota = new QuotaPacer({ maxWaitMs: config.quotaMaxWaitMs, metrics, now: options.now });
   const client = new ConnecteamClient({
     baseUrl: config.connecteam.baseUrl,
     apiKey: config.connecteam.apiKey,

@@ -57,6 +57,11 @@ export function createApp(options: AppOptions): Express {
     }),
   );
   app.use(recordHttpMetrics(options.metrics));
+  app.use((_request, response, next) => {
+    // While draining, every answer closes its connection, so keep-alive sockets do not linger.
+    if (!options.admission.accepting) response.setHeader('Connection', 'close');
+    next();
+  });
 
   app.get('/healthz', (_request, response) => {
     response.json({ status: 'ok' });

@@ -104,7 +104,7 @@ async function uploadFiles(
   } finally {
     idle.pause();
     release();
-    body.detach(new Error('the upload request has been answered'));
+    body.detach();
     discardRemainingBody(request, response);
   }
 }

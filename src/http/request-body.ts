@@ -11,6 +11,8 @@ export class RequestBody {
   readonly stream = new PassThrough({ highWaterMark: 64 * 1024 });
 
   constructor(private readonly request: IncomingMessage) {
+    // Readers see a failure through their own reads; this listener keeps an unread one quiet.
+    this.stream.on('error', () => undefined);
     request.pipe(this.stream);
     request.on('error', () => this.detach(new ClientAbortedError()));
     request.on('close', () => {
@@ -18,7 +20,8 @@ export class RequestBody {
     });
   }
 
-  detach(reason: Error): void {
+  /** Stops feeding the pipeline; readers still waiting fail with `reason`. */
+  detach(reason?: Error): void {
     this.request.unpipe(this.stream);
     if (!this.stream.destroyed) this.stream.destroy(reason);
   }

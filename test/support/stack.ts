@@ -38,11 +38,23 @@ export interface Stack {
 export interface StackOptions {
   env?: Record<string, string>;
   emulator?: Partial<EmulatorOptions>;
+  /** Clock shared by the emulator's quota windows and the proxy's pacing. */
+  now?: () => number;
+}
+
+/** A clock running `secondsIntoMinute` seconds into a wall-clock minute right now. */
+export function clockAt(secondsIntoMinute: number): () => number {
+  const offset = secondsIntoMinute * 1000 - (Date.now() % 60_000);
+  return () => Date.now() + offset;
 }
 
 /** Starts the emulator and a proxy wired to it, both on free loopback ports. */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const emulator = await startEmulator({ apiKeys: [API_KEY], ...options.emulator });
+  const emulator = await startEmulator({
+    apiKeys: [API_KEY],
+    now: options.now,
+    ...options.emulator,
+  });
   const spoolDir = mkdtempSync(join(tmpdir(), 'proxy-spool-'));
   const logs = new LogCapture();
   const config = loadConfig({
@@ -59,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.env,
   });
   const logger = createLogger(config.logLevel, { destination: logs });
-  const proxy = await startProxy(config, { logger });
+  const proxy = await startProxy(config, { logger, now: options.now });
   return {
     emulator,
     proxy,
