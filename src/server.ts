@@ -106,16 +106,22 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
         { uploadsInFlight: admission.inFlight, graceMs: config.shutdownGraceMs },
         'shutting down',
       );
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // The listener stays open while uploads drain, so load balancers polling /readyz see 503
+      // and new uploads get a 503 they can retry elsewhere, instead of a refused connection.
+      const drain = admission.drain();
       server.closeIdleConnections();
+      let graceTimer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
-        admission.drain().then(() => true),
-        new Promise<boolean>((resolve) =>
-          setTimeout(() => resolve(false), config.shutdownGraceMs).unref(),
-        ),
+        drain.then(() => true),
+        new Promise<boolean>((resolve) => {
+          graceTimer = setTimeout(() => resolve(false), config.shutdownGraceMs);
+        }),
       ]);
-      if (!drained)
+      clearTimeout(graceTimer);
+      if (!drained) {
         logger.warn({ uploadsInFlight: admission.inFlight }, 'grace period over; aborting uploads');
+      }
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
       await Promise.all([client.close(), storage.close()]);

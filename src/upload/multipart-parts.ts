@@ -66,6 +66,7 @@ export async function* readMultipart(
         : offsets.sizeIfLast(index, options.contentLength);
     // busboy fails a cut-off or malformed part with a plain Error; the copy carries ours.
     const content = new PassThrough({ highWaterMark: 64 * 1024 });
+    content.on('error', () => undefined); // the consumer sees the failure through its reads
     stream.on('error', (error) => content.destroy(malformed(error)));
     stream.pipe(content);
     queue.push({

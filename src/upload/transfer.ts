@@ -75,6 +75,8 @@ export async function transferFile(
 ): Promise<TransferResult> {
   const abortPut = new AbortController();
   const body = new PassThrough({ highWaterMark: 64 * 1024 });
+  // undici reports a failed body through the request's promise; this keeps the event quiet.
+  body.on('error', () => undefined);
   const signal = AbortSignal.any([context.signal, abortPut.signal]);
   let failure: unknown;
   const put = storage.put(target.url, body, target.size, target.contentType, signal).then(

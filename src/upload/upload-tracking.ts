@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   ClientAbortedError,
+  ClientTimeoutError,
   ProxyError,
   QuotaExhaustedError,
   RetryLaterError,
@@ -23,7 +24,7 @@ export interface UploadStart {
 
 /** Maps an upload's error to the closed set of outcomes used in metrics and logs. */
 export function outcomeOf(error: unknown): UploadOutcome {
-  if (error instanceof ClientAbortedError) return 'aborted';
+  if (error instanceof ClientAbortedError || error instanceof ClientTimeoutError) return 'aborted';
   if (error instanceof QuotaExhaustedError || error instanceof RetryLaterError) return 'throttled';
   if (error instanceof UploadUrlExpiredError) return 'expired';
   if (error instanceof UpstreamTimeoutError) return 'timeout';

@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmulator, type Emulator } from '../../src/emulator/emulator';
+import { randomFile, sha256 } from '../support/files';
+import { send } from '../support/send';
+import { API_KEY, AUTH, TOKEN } from '../support/stack';
+
+let emulator: Emulator;
+
+beforeAll(async () => {
+  emulator = await startEmulator({ apiKeys: [API_KEY] });
+});
+
+afterAll(async () => {
+  await emulator.close();
+});
+
+interface Child {
+  process: ChildProcess;
+  url: string;
+  lines: string[];
+}
+
+/** Runs the real entry point in a child process and waits until it listens. */
+async function startChild(env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      CONNECTEAM_API_KEY: API_KEY,
+      CONNECTEAM_BASE_URL: emulator.apiUrl,
+      UPLOAD_URL_ALLOWED_HOSTS: emulator.storageOrigin,
+      PROXY_CLIENT_TOKENS: `alpha:${TOKEN}`,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SPOOL_DIR: mkdtempSync(join(tmpdir(), 'proxy-child-')),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        const parsed = JSON.parse(line) as { msg?: string; url?: string };
+        if (parsed.msg === 'proxy listening' && parsed.url) resolve(parsed.url);
+      }
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`the proxy exited with ${code} before listening`)),
+    );
+  });
+  return { process: child, url, lines };
+}
+
+function exitCode(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return once(child, 'exit').then(([code]) => code as number | null);
+}
+
+describe('graceful shutdown on SIGTERM', () => {
+  it('finishes the running upload, turns away new ones, and exits 0', async () => {
+    const child = await startChild({ SHUTDOWN_GRACE_SECONDS: '20' });
+    const content = randomFile(40 * 1024);
+    const slowUpload = send(`${child.url}/v1/files?fileName=slow.bin&featureType=chat`, {
+      headers: AUTH,
+      body: content,
+      chunkSize: 2048,
+      delayMs: 50,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.process.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const ready = await send(`${child.url}/readyz`, { method: 'GET' });
+    expect(ready.status).toBe(503);
+    const rejected = await send(`${child.url}/v1/files?fileName=new.bin&featureType=chat`, {
+      headers: AUTH,
+      body: Buffer.from('new'),
+    });
+    expect(rejected.status).toBe(503);
+    expect(rejected.headers['retry-after']).toBeDefined();
+    const finished = await slowUpload;
+    expect(finished.status).toBe(201);
+    expect(finished.json.files[0].sha256).toBe(sha256(content));
+    expect(await exitCode(child.process)).toBe(0);
+  });
+
+  it('aborts uploads still running when the grace period ends, completing nothing', async () => {
+    const child = await startChild({ SHUTDOWN_GRACE_SECONDS: '0.5' });
+    const completesBefore = emulator.stats.completes;
+    const stalled = send(`${child.url}/v1/files?fileName=stuck.bin&featureType=chat`, {
+      headers: AUTH,
+      body: randomFile(50_000),
+      stallAfterBytes: 10_000,
+    }).catch((error: Error) => error);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.process.kill('SIGTERM');
+    expect(await exitCode(child.process)).toBe(0);
+    await stalled;
+    expect(emulator.stats.completes).toBe(completesBefore);
+  });
+
+  it('exits at once on a second signal', async () => {
+    const child = await startChild({ SHUTDOWN_GRACE_SECONDS: '60' });
+    const stalled = send(`${child.url}/v1/files?fileName=stuck.bin&featureType=chat`, {
+      headers: AUTH,
+      body: randomFile(50_000),
+      stallAfterBytes: 10_000,
+    }).catch((error: Error) => error);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.process.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    child.process.kill('SIGTERM');
+    expect(await exitCode(child.process)).toBe(1);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await stalled;
+  });
+});
