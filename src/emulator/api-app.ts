@@ -12,13 +12,13 @@ import type { ApiOperation } from './faults';
 import { quotaHeaders, type QuotaSnapshot } from './rate-limit';
 import type { CountedOperation } from './stats';
 
-/** FastAPI answers 405 rather than 404 when the path exists with another method. */
+/** Route paths. FastAPI responds 405, not 404, to them with a method they do not serve. */
 const KNOWN_PATHS = [
   /^\/attachments\/v1\/files\/[^/]+$/,
   /^\/attachments\/v1\/files\/complete-upload\/[^/]+$/,
 ];
 
-/** Largest generate-upload-url body read, so a runaway client cannot fill the memory. */
+/** Maximum size in bytes of a generate-upload-url body, so a runaway client cannot fill memory. */
 const MAX_JSON_BYTES = 1024 * 1024;
 
 /**
@@ -41,7 +41,7 @@ export function createApiApp(context: EmulatorContext): express.Express {
   );
   app.put(`${files}/complete-upload/:fileId`, guards(context, 'complete'), handlers.completeUpload);
   app.get(`${files}/:fileId`, guards(context, 'get'), handlers.getFile);
-  app.use(guards(context, 'other'), answerUnknownRoute);
+  app.use(guards(context, 'other'), rejectUnknownRoute);
   app.use(handleError);
   return app;
 }
@@ -56,7 +56,7 @@ function guards(context: EmulatorContext, operation: ApiOperation | 'other'): Re
 function recordCall(context: EmulatorContext, operation: CountedOperation): RequestHandler {
   return (req, res, next) => {
     res.on('finish', () => {
-      context.stats.recordAnswer(operation, res.statusCode);
+      context.stats.recordResponse(operation, res.statusCode);
       const event = { operation, method: req.method, path: req.path, status: res.statusCode };
       context.events.emit('api-call', event);
     });
@@ -115,7 +115,10 @@ function countQuota(context: EmulatorContext): RequestHandler {
   };
 }
 
-/** Sends `Too many requests` with status 429, or with 200 as Connecteam has been seen to. */
+/**
+ * Sends `Too many requests` with status 429, or with 200 as Connecteam has been reported to
+ * send on some endpoints.
+ */
 function sendThrottled(
   context: EmulatorContext,
   res: Response,
@@ -124,7 +127,7 @@ function sendThrottled(
 ): void {
   if (status === 429) context.stats.tooManyRequests += 1;
   else context.stats.throttledOk += 1;
-  // Connecteam sends no Retry-After: clients wait for x-ratelimit-minute-reset.
+  // Connecteam sends no Retry-After, so clients wait for x-ratelimit-minute-reset.
   res.set(quotaHeaders(snapshot));
   res.status(status).json({ detail: 'Too many requests' });
 }
@@ -135,7 +138,7 @@ function resetSocket(context: EmulatorContext, operation: ApiOperation, req: Req
   req.socket.destroy();
 }
 
-function answerUnknownRoute(req: Request, res: Response): void {
+function rejectUnknownRoute(req: Request, res: Response): void {
   if (KNOWN_PATHS.some((path) => path.test(req.path))) {
     res.status(405).json({ detail: 'Method Not Allowed' });
     return;

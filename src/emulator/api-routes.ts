@@ -18,7 +18,7 @@ export interface ApiHandlers {
   getFile(req: Request<{ fileId: string }>, res: Response): void;
 }
 
-/** Creates the handlers; authentication, faults and the quota are checked before them. */
+/** Creates the handlers. Authentication, faults and the quota are checked before them. */
 export function createApiHandlers(context: EmulatorContext): ApiHandlers {
   return {
     generateUploadUrl: (req, res) => generateUploadUrl(context, req, res),

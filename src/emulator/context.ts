@@ -17,11 +17,11 @@ export interface StorageDataEvent {
   received: number;
 }
 
-/** A storage PUT ended, answered or not. */
+/** A storage PUT ended, with a response or without one. */
 export interface StoragePutEvent {
   key: string;
   fileId: string;
-  /** HTTP status sent, or meant to be sent when the client had gone; 0 for a reset. */
+  /** HTTP status sent, or intended for a client that had gone. It is 0 for a reset. */
   status: number;
   /** S3 error code for failures, such as `IncompleteBody`. */
   code?: string;
@@ -29,12 +29,12 @@ export interface StoragePutEvent {
   received: number;
 }
 
-/** An API call was answered or reset. */
+/** An API call got a response or was reset. */
 export interface ApiCallEvent {
   operation: CountedOperation;
   method: string;
   path: string;
-  /** HTTP status sent; 0 for a reset. */
+  /** HTTP status sent, or 0 for a reset. */
   status: number;
 }
 

@@ -28,7 +28,7 @@ export interface Emulator {
   storageOrigin: string;
   /** Switches that make the next requests fail, stall, slow down or get throttled. */
   faults: EmulatorFaults;
-  /** Counters of requests, answers and bytes. */
+  /** Counters of requests, responses and bytes. */
   stats: EmulatorStats;
   /** Emits `storage-data` per body chunk, `storage-put` per finished PUT, `api-call` per call. */
   events: EventEmitter<EmulatorEventMap>;
@@ -91,19 +91,20 @@ function createRequestServer(context: EmulatorContext): Server {
     void app(req, res);
   };
   const server = createServer();
-  // S3 sets no limit on the duration of a PUT; storageIdleTimeoutMs ends stalled senders.
+  // Node's default 300 s request timeout would cut long uploads, so only
+  // storageIdleTimeoutMs ends stalled senders.
   server.requestTimeout = 0;
   server.on('request', (req, res) => route(req, res, false));
   server.on('checkContinue', (req, res) => route(req, res, true));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'HPE_INVALID_EOF_STATE' && storage.handleEndOfInput(socket)) return;
-    answerClientError(error, socket);
+    respondToClientError(error, socket);
   });
   return server;
 }
 
-/** Does what Node.js does without a `clientError` listener: a bare 4xx, then close. */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+/** Responds as Node.js does without a `clientError` listener: a bare 4xx, then close. */
+function respondToClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   const response = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || response?.headersSent) {
     socket.destroy();

@@ -7,22 +7,22 @@ export type ApiOperation = 'generate' | 'complete' | 'get';
 /** An operation that faults can target: an API call, or a storage PUT. */
 export type FaultOperation = ApiOperation | 'storage';
 
-/** What the emulator does to one request instead of, or before, serving it normally. */
+/** Action the emulator takes on one request instead of, or before, serving it normally. */
 export type FaultAction =
-  /** Answers an error: `{"detail": ...}` for the API, S3 XML for storage. */
+  /** Responds with an error: `{"detail": ...}` for the API, S3 XML for storage. */
   | { kind: 'fail'; status: number; code?: string; afterBytes?: number }
-  /** Destroys the socket without answering. */
+  /** Destroys the socket without a response. */
   | { kind: 'reset'; afterBytes?: number }
-  /** Answers 429, or HTTP 200 with a `detail` body and no `data`, as Connecteam has been seen to. */
+  /** Responds 429, or HTTP 200 with a `detail` body and no `data` as Connecteam was reported to. */
   | { kind: 'throttle'; mode: '429' | 'ok-200' }
   /** Waits, then serves the request normally. */
   | { kind: 'delay'; ms: number }
-  /** Answers S3's 307 TemporaryRedirect to `location` without reading the body. */
+  /** Responds with S3's 307 TemporaryRedirect to `location` without reading the body. */
   | { kind: 'redirect'; location: string }
   /** Stops reading the body, so the idle timeout ends the request with RequestTimeout. */
   | { kind: 'stall'; afterBytes?: number };
 
-/** When a storage fault strikes: after this many body bytes arrived. */
+/** Position in the body at which a storage fault strikes. */
 export interface BodyPosition {
   /**
    * Number of body bytes received before the fault strikes. Without it, `fail` strikes after
@@ -33,9 +33,11 @@ export interface BodyPosition {
 
 /**
  * Fault switches for tests of retries, pacing and timeouts. Each `*Next` call queues actions
- * for the next requests of one operation; queued actions run first in, first out, so
+ * for the next requests of one operation. Queued actions run first in, first out, so
  * `failNext('generate', 1)` followed by `resetNext('generate', 1)` fails the next call and
- * resets the one after. Injected faults are applied after the API key check and do not count
+ * resets the one after.
+ *
+ * Injected faults are applied after the API key check and do not count
  * against the quota, except `delay`, after which the call is served and counted normally.
  */
 export class EmulatorFaults {
@@ -66,7 +68,7 @@ export class EmulatorFaults {
   }
 
   /**
-   * Answers the next `count` calls of `operation` with `status`. Storage answers S3 XML
+   * Responds to the next `count` calls of `operation` with `status`. Storage sends S3 XML
    * (503 SlowDown, 500 InternalError, or `code`) after reading the body, or as soon as
    * `afterBytes` body bytes arrived.
    */
@@ -82,12 +84,12 @@ export class EmulatorFaults {
     this.enqueue(operation, count, { kind: 'fail', status, ...options });
   }
 
-  /** Destroys the socket of the next `count` calls of `operation` without an answer. */
+  /** Destroys the socket of the next `count` calls of `operation` without a response. */
   resetNext(operation: FaultOperation, count = 1, options: BodyPosition = {}): void {
     this.enqueue(operation, count, { kind: 'reset', ...options });
   }
 
-  /** Answers the next `count` API calls with 429, or with the quirky HTTP 200 `detail` body. */
+  /** Responds to the next `count` API calls with 429, or with the HTTP 200 `detail` body. */
   throttleNext(operation: ApiOperation, count = 1, mode: '429' | 'ok-200' = '429'): void {
     this.enqueue(operation, count, { kind: 'throttle', mode });
   }
@@ -103,8 +105,14 @@ export class EmulatorFaults {
     this.enqueue('storage', count, { kind: 'stall', ...options });
   }
 
-  /** Answers the next `count` storage PUTs with a 307 redirect to `location`. */
+  /**
+   * Responds to the next `count` storage PUTs with a 307 redirect to `location`.
+   *
+   * @throws RangeError when `location` is not an absolute URL.
+   */
   redirectStorageNext(count: number, location: string): void {
+    if (!URL.canParse(location))
+      throw new RangeError(`location must be an absolute URL, got '${location}'`);
     this.enqueue('storage', count, { kind: 'redirect', location });
   }
 
@@ -113,7 +121,7 @@ export class EmulatorFaults {
     this.quota.setRemaining(remaining);
   }
 
-  /** Changes the account's limits; calls counted so far in the current windows stay counted. */
+  /** Changes the account's limits. Calls counted so far in the current windows stay counted. */
   setLimits(limits: Partial<QuotaLimits>): void {
     this.quota.setLimits(limits);
   }
@@ -130,7 +138,7 @@ export class EmulatorFaults {
 
   /**
    * Clears every queued action and standing switch, restores the configured limits and
-   * forgets the calls counted so far, so one emulator can serve many tests.
+   * clears the calls counted so far, so one emulator can serve many tests.
    */
   reset(): void {
     this.queues.clear();

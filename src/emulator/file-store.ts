@@ -17,7 +17,7 @@ export interface ObjectData {
   body?: Buffer;
 }
 
-/** A file Connecteam knows about: created by generate-upload-url. */
+/** A file record, created by generate-upload-url. */
 export interface FileRecord {
   fileId: string;
   fileName: string;
@@ -30,7 +30,7 @@ export interface FileRecord {
   uploadCompleted: boolean;
 }
 
-/** What tests see of a stored object: its bytes and the file record it belongs to. */
+/** Snapshot of a stored object for tests: its bytes and its file record. */
 export interface StoredObject extends ObjectData {
   fileId: string;
   fileName: string;
@@ -58,7 +58,7 @@ export class FileStore {
     return this.files.get(fileId);
   }
 
-  /** Whether a body of `size` bytes fits in the budget at all. */
+  /** Returns whether a body of `size` bytes fits in the budget at all. */
   canKeep(size: number): boolean {
     return size <= this.maxKeptBytes;
   }

@@ -51,7 +51,7 @@ function createLogger(level: string): Logger {
   });
 }
 
-/** Logs failed calls and PUTs at info, so fault injection shows; successes at debug. */
+/** Logs failed calls and PUTs at info, so injected faults show, and successes at debug. */
 function logCalls(emulator: Emulator, logger: Logger): void {
   emulator.events.on('api-call', (event: ApiCallEvent) => {
     const level = event.status >= 200 && event.status < 400 ? 'debug' : 'info';

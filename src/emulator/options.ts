@@ -12,7 +12,7 @@ export interface EmulatorOptions {
   dayLimit?: number;
   /** Lifetime of a pre-signed upload URL in seconds. Default 300, as Connecteam issues them. */
   uploadUrlTtlSeconds?: number;
-  /** Largest object complete-upload accepts; larger ones are deleted. Default 2^30 bytes. */
+  /** Maximum object size that complete-upload accepts. It deletes larger objects. Default 2^30. */
   maxFileBytes?: number;
   /** Time in ms a storage PUT may go without receiving a byte before S3's RequestTimeout. */
   storageIdleTimeoutMs?: number;

@@ -103,7 +103,7 @@ export class AccountQuota {
     };
   }
 
-  /** Sets what is left of the current windows; values are clamped to 0 and the limit. */
+  /** Sets what is left of the current windows, clamped between 0 and the limit. */
   setRemaining(remaining: { minuteRemaining?: number; dayRemaining?: number }): void {
     const nowMs = this.now();
     if (remaining.minuteRemaining !== undefined) {
@@ -112,13 +112,13 @@ export class AccountQuota {
     if (remaining.dayRemaining !== undefined) this.day.setRemaining(nowMs, remaining.dayRemaining);
   }
 
-  /** Changes the limits; calls already counted in the current windows stay counted. */
+  /** Changes the limits. Calls already counted in the current windows stay counted. */
   setLimits(limits: Partial<QuotaLimits>): void {
     if (limits.minute !== undefined) this.minute.limit = limits.minute;
     if (limits.day !== undefined) this.day.limit = limits.day;
   }
 
-  /** Restores the given limits and forgets every counted call. */
+  /** Restores the given limits and clears every counted call. */
   reset(limits: QuotaLimits): void {
     this.setLimits(limits);
     this.minute.clear();

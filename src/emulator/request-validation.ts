@@ -1,7 +1,7 @@
 import { lookup } from 'mime-types';
 import { FEATURE_TYPES, type FeatureType } from './file-store';
 
-/** One entry of a 422 answer, in the shape FastAPI (pydantic 2) gives it. */
+/** One entry of a 422 response body, in the shape FastAPI with pydantic 2 sends. */
 export interface ValidationIssue {
   type: string;
   loc: Array<string | number>;

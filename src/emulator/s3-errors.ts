@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 
-/** An S3 error answer: HTTP status, S3 error code, message and any extra elements. */
+/** An S3 error response: HTTP status, S3 error code, message and any extra elements. */
 export interface S3Error {
   status: number;
   code: string;
@@ -11,7 +11,7 @@ export interface S3Error {
   headers?: Record<string, string>;
 }
 
-/** S3's codes and messages for the statuses a fault may ask storage to answer. */
+/** S3's codes and messages for the statuses that a storage fault may send. */
 const FAULT_ERRORS: Record<number, { code: string; message: string }> = {
   400: { code: 'BadRequest', message: 'An error occurred when parsing the HTTP request.' },
   403: { code: 'AccessDenied', message: 'Access Denied' },
@@ -24,7 +24,7 @@ const FAULT_ERRORS: Record<number, { code: string; message: string }> = {
   503: { code: 'SlowDown', message: 'Please reduce your request rate.' },
 };
 
-/** Builds the S3 error that a fault with `status` stands for; `code` overrides S3's code. */
+/** Builds the S3 error for a fault with `status`. A given `code` replaces S3's code. */
 export function faultError(status: number, code?: string): S3Error {
   const known = FAULT_ERRORS[status];
   const fallback = status >= 500 ? FAULT_ERRORS[500]! : FAULT_ERRORS[400]!;
@@ -37,8 +37,8 @@ export function newRequestId(): string {
 }
 
 /**
- * Sends an S3 error document. With `close`, the connection ends after the answer, as S3 does
- * when it answers before reading the whole body.
+ * Sends an S3 error document. With `close`, the connection ends after the response, as S3
+ * does when it responds before reading the whole body.
  */
 export function sendS3Error(
   res: ServerResponse,

@@ -2,10 +2,10 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { IncomingHttpHeaders } from 'node:http';
 import { MAX_URL_TTL_SECONDS } from './options';
 
-/** What a pre-signed URL grants: one method on one path, until it expires. */
+/** Grant of a pre-signed URL: one method on one path, until it expires. */
 export interface PresignInput {
   method: 'GET' | 'PUT';
-  /** `scheme://host[:port]` the URL points at; its host is a signed header. */
+  /** `scheme://host[:port]` the URL points at. Its host is a signed header. */
   origin: string;
   /** Path as it goes into the URL, each segment encoded with {@link encodeS3}. */
   path: string;
@@ -25,7 +25,7 @@ export interface SignedRequest {
   nowMs: number;
 }
 
-/** Why S3 rejected a pre-signed request: always HTTP 403, with S3's error code. */
+/** Reason S3 rejects a pre-signed request: always HTTP 403, with S3's error code. */
 export interface SignatureRejection {
   code: 'AccessDenied' | 'SignatureDoesNotMatch' | 'InvalidAccessKeyId';
   message: string;
@@ -47,7 +47,7 @@ const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 /**
  * Issues and checks AWS Signature Version 4 query-string signatures, as S3 does for pre-signed
  * URLs, with an access key and secret generated for this instance only. The payload is
- * unsigned (`UNSIGNED-PAYLOAD`), as in every pre-signed PUT.
+ * unsigned (`UNSIGNED-PAYLOAD`), as in the pre-signed PUT URLs that S3 SDKs generate.
  */
 export class UrlSigner {
   readonly accessKeyId = `AKIAEMULATOR${randomBytes(4).toString('hex').toUpperCase()}`;
@@ -55,7 +55,7 @@ export class UrlSigner {
 
   constructor(readonly region = 'us-east-1') {}
 
-  /** Returns the full pre-signed URL. */
+  /** Signs `input` and returns the full pre-signed URL. */
   presign(input: PresignInput): string {
     const amzDate = formatAmzDate(input.nowMs);
     const signedHeaders = input.contentType === undefined ? 'host' : 'content-type;host';
@@ -73,18 +73,25 @@ export class UrlSigner {
     return `${input.origin}${input.path}?${formatQuery([...params])}`;
   }
 
-  /** Returns why S3 would reject the request, or undefined when the signature is valid. */
+  /**
+   * Checks the request against its query-string signature and expiry. Returns the reason S3
+   * would reject it, or undefined when it is valid.
+   */
   verify(request: SignedRequest): SignatureRejection | undefined {
     const { query } = request;
     if (REQUIRED_PARAMS.every((name) => !query.has(name))) {
       return { code: 'AccessDenied', message: 'Access Denied' };
     }
+
+    // NOTE: S3 may respond 400 AuthorizationQueryParametersError to malformed parameters. The
+    // emulator responds 403 to every signature problem, so clients handle them alike.
     if (REQUIRED_PARAMS.some((name) => query.getAll(name).length !== 1)) {
       return {
         code: 'AccessDenied',
         message: `Query-string authentication version 4 requires the ${REQUIRED_PARAMS.join(', ')} parameters, once each.`,
       };
     }
+
     const amzDate = query.get('X-Amz-Date') ?? '';
     const dateMs = parseAmzDate(amzDate);
     const expires = Number(query.get('X-Amz-Expires'));
@@ -103,17 +110,9 @@ export class UrlSigner {
       expires <= MAX_URL_TTL_SECONDS &&
       credential.slice(1).join('/') === this.scope(amzDate);
     if (!wellFormed) return signatureMismatch();
-    if (request.nowMs > dateMs + expires * 1000) {
-      return {
-        code: 'AccessDenied',
-        message: 'Request has expired',
-        details: {
-          'X-Amz-Expires': String(expires),
-          Expires: new Date(dateMs + expires * 1000).toISOString(),
-          ServerTime: new Date(request.nowMs).toISOString(),
-        },
-      };
-    }
+
+    const expiresMs = dateMs + expires * 1000;
+    if (request.nowMs > expiresMs) return expired(expires, expiresMs, request.nowMs);
     return this.checkSignature(request, amzDate);
   }
 
@@ -210,6 +209,18 @@ function formatQuery(params: Array<[string, string]>): string {
 function headerValue(value: string | string[] | undefined): string {
   const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
   return joined.trim().replace(/\s+/g, ' ');
+}
+
+function expired(expiresSeconds: number, expiresMs: number, nowMs: number): SignatureRejection {
+  return {
+    code: 'AccessDenied',
+    message: 'Request has expired',
+    details: {
+      'X-Amz-Expires': String(expiresSeconds),
+      Expires: new Date(expiresMs).toISOString(),
+      ServerTime: new Date(nowMs).toISOString(),
+    },
+  };
 }
 
 function signatureMismatch(): SignatureRejection {

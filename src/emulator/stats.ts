@@ -8,11 +8,11 @@ export type CountedOperation = ApiOperation | 'storage' | 'download' | 'other';
 
 /** Requests of one operation. */
 export interface CallCounts {
-  /** Every request, answered or reset. */
+  /** Every request, with a response or without one. */
   total: number;
-  /** Answered requests by HTTP status. */
+  /** Requests with a response, by HTTP status. */
   byStatus: Record<number, number>;
-  /** Requests that ended without an answer, such as those a reset fault destroyed. */
+  /** Requests that ended without a response, such as those a reset fault destroyed. */
   resets: number;
 }
 
@@ -25,12 +25,12 @@ const OPERATIONS: CountedOperation[] = [
   'other',
 ];
 
-/** Counters that tests read; {@link EmulatorStats.reset} zeroes them all. */
+/** Counters that tests read. {@link EmulatorStats.reset} zeroes them all. */
 export class EmulatorStats {
   readonly calls = {} as Record<CountedOperation, CallCounts>;
-  /** 429 answers sent, whether the quota ran out or a fault asked for them. */
+  /** 429 responses sent, because the quota ran out or a fault requested them. */
   tooManyRequests = 0;
-  /** HTTP 200 answers with a `Too many requests` detail and no data, sent by a fault. */
+  /** HTTP 200 responses with a `Too many requests` detail and no data, sent by a fault. */
   throttledOk = 0;
   /** Successful complete-upload calls. */
   completes = 0;
@@ -41,7 +41,7 @@ export class EmulatorStats {
     this.reset();
   }
 
-  recordAnswer(operation: CountedOperation, status: number): void {
+  recordResponse(operation: CountedOperation, status: number): void {
     const counts = this.calls[operation];
     counts.total += 1;
     counts.byStatus[status] = (counts.byStatus[status] ?? 0) + 1;

@@ -27,9 +27,24 @@ export class StorageRoutes {
 
   constructor(private readonly context: EmulatorContext) {}
 
-  /** Serves one request; `expectsContinue` is set for `Expect: 100-continue`. */
+  /** Serves one request. `expectsContinue` is set for `Expect: 100-continue`. */
   handle(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
     const requestId = newRequestId();
+    try {
+      this.route(req, res, requestId, expectsContinue);
+    } catch {
+      // A bug here must not stop the whole emulator, so the client gets S3's generic error.
+      const message = 'We encountered an internal error. Please try again.';
+      sendS3Error(res, { status: 500, code: 'InternalError', message }, requestId, { close: true });
+    }
+  }
+
+  private route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    expectsContinue: boolean,
+  ): void {
     const reject = (error: S3Error) => this.reject(req, res, error, requestId, expectsContinue);
     const method = req.method ?? '';
     if (method !== 'PUT' && method !== 'GET' && method !== 'HEAD') {
@@ -48,7 +63,7 @@ export class StorageRoutes {
   }
 
   /**
-   * Answers 400 IncompleteBody when a client half-closes its connection in the middle of a
+   * Responds 400 IncompleteBody when a client half-closes its connection in the middle of a
    * PUT body. Returns false when no upload was in progress on the socket.
    */
   handleEndOfInput(socket: Socket): boolean {
@@ -58,7 +73,7 @@ export class StorageRoutes {
     return true;
   }
 
-  /** Checks headers and signature in S3's order; returns the file the URL was issued for. */
+  /** Checks headers and signature in S3's order and returns the file the URL was issued for. */
   private authorize(req: IncomingMessage): { record: FileRecord } | { error: S3Error } {
     if (req.method === 'PUT') {
       const error = checkPutHeaders(req);
@@ -102,11 +117,12 @@ export class StorageRoutes {
       return;
     }
     const key = `${record.fileId}/${record.fileName}`;
+    const strikingFault = fault?.kind === 'delay' ? undefined : fault;
     const declaredBytes = Number(req.headers['content-length']);
     const start = () => {
       const upload = new StorageUpload(
         this.context,
-        { req, res, record, key, declaredBytes, requestId, fault },
+        { req, res, record, key, declaredBytes, requestId, fault: strikingFault },
         () => this.uploads.delete(req.socket),
       );
       this.uploads.set(req.socket, upload);
@@ -130,7 +146,7 @@ export class StorageRoutes {
     if (!object) {
       const message = 'The specified key does not exist.';
       sendS3Error(res, { status: 404, code: 'NoSuchKey', message }, requestId);
-      this.context.stats.recordAnswer('download', 404);
+      this.context.stats.recordResponse('download', 404);
       return;
     }
     const headers = {
@@ -143,17 +159,17 @@ export class StorageRoutes {
     if (req.method === 'GET' && object.body === undefined) {
       const message = `The emulator keeps the content of objects up to ${this.context.options.keepBodiesUpToBytes} bytes only.`;
       sendS3Error(res, { status: 501, code: 'NotImplemented', message }, requestId);
-      this.context.stats.recordAnswer('download', 501);
+      this.context.stats.recordResponse('download', 501);
       return;
     }
     res.writeHead(200, headers);
     res.end(req.method === 'GET' ? object.body : undefined);
-    this.context.stats.recordAnswer('download', 200);
+    this.context.stats.recordResponse('download', 200);
   }
 
   /**
-   * Answers an error before reading the body, then discards the body for up to
-   * {@link DRAIN_MS} so the client reads the answer rather than a connection reset.
+   * Sends an error before reading the body, then discards the body for up to
+   * {@link DRAIN_MS} so the client reads the response rather than a connection reset.
    */
   private reject(
     req: IncomingMessage,
@@ -165,7 +181,7 @@ export class StorageRoutes {
     // A client waiting for 100 Continue sends no body, so the connection cannot be reused.
     sendS3Error(res, error, requestId, { close: expectsContinue });
     const operation = storageOperation(req.method);
-    this.context.stats.recordAnswer(operation, error.status);
+    this.context.stats.recordResponse(operation, error.status);
     if (operation === 'storage') {
       const { key, fileId } = parseObjectKey(req.url ?? '');
       const event = { key, fileId, status: error.status, code: error.code, received: 0 };

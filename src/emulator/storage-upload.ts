@@ -16,7 +16,7 @@ export interface UploadRequest {
   /** The request's Content-Length. */
   declaredBytes: number;
   requestId: string;
-  /** A fault that strikes during or after the body; `delay` and `redirect` never get here. */
+  /** A fault that strikes during or after the body. It is never `delay` or `redirect`. */
   fault?: FaultAction;
 }
 
@@ -38,7 +38,9 @@ export class StorageUpload {
   private lastActivity = performance.now();
   private idleTimer: NodeJS.Timeout | undefined;
   private finished = false;
-  /** Body bytes after which the fault strikes; Infinity for faults that wait for the end. */
+  /** Set while the emulator itself pauses reading, which must not count as sender idleness. */
+  private pausedByEmulator = false;
+  /** Body bytes after which the fault strikes, or Infinity for a fault that waits for the end. */
   private readonly strikeAt: number;
 
   constructor(
@@ -55,12 +57,17 @@ export class StorageUpload {
     this.strikeAt = fault ? (afterBytes ?? defaultStrike) : Infinity;
   }
 
-  /** Starts reading the body; the request must not have been read before. */
+  /** Starts reading the body, which must not have been read before. */
   start(): void {
     const { req, res } = this.upload;
     req.on('error', () => this.abandon());
     // The response closes with the connection, also when the request has been read in full.
     res.on('close', () => this.abandon());
+    if (req.destroyed) {
+      // The sender went away during a delay fault, before the body was read.
+      this.abandon();
+      return;
+    }
     this.armIdleTimer(this.context.options.storageIdleTimeoutMs);
     if (this.strikeAt === 0 && this.strike()) return;
     req.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -68,8 +75,8 @@ export class StorageUpload {
   }
 
   /**
-   * Answers 400 IncompleteBody when the sender half-closed its side before sending every
-   * declared byte; Node.js reports this as a client error on the socket, not on the request.
+   * Responds 400 IncompleteBody when the sender half-closed its side before sending every
+   * declared byte. Node.js reports this as a client error on the socket, not on the request.
    */
   endOfInput(): void {
     this.fail({ status: 400, ...this.incompleteBody() }, true);
@@ -98,7 +105,7 @@ export class StorageUpload {
     if (this.upload.fault && this.strike()) return;
     const { record, req, res, requestId } = this.upload;
     const sha256 = this.hash.digest('hex');
-    // S3's ETag is the MD5 of a single-part object; a slice of the SHA-256 looks the same and
+    // S3's ETag is the MD5 of a single-part object. A slice of the SHA-256 looks the same and
     // saves hashing every byte twice.
     const etag = `"${sha256.slice(0, 32)}"`;
     this.context.files.putObject(record, {
@@ -118,7 +125,7 @@ export class StorageUpload {
     this.finish(200);
   }
 
-  /** Applies the queued fault; returns false when it lets the request go on. */
+  /** Applies the queued fault and returns false when it lets the request go on. */
   private strike(): boolean {
     const fault = this.upload.fault;
     this.upload.fault = undefined;
@@ -143,8 +150,9 @@ export class StorageUpload {
   private pauseFor(ms: number): void {
     const { req } = this.upload;
     req.pause();
+    this.pausedByEmulator = true;
     this.context.schedule(() => {
-      // Time spent paused by the emulator does not count as the sender being idle.
+      this.pausedByEmulator = false;
       this.lastActivity = performance.now();
       if (!this.finished) req.resume();
     }, ms);
@@ -157,7 +165,7 @@ export class StorageUpload {
   /** Re-arms itself instead of resetting a timer on every chunk, which would cost more. */
   private checkIdle(): void {
     const timeoutMs = this.context.options.storageIdleTimeoutMs;
-    const idleMs = performance.now() - this.lastActivity;
+    const idleMs = this.pausedByEmulator ? 0 : performance.now() - this.lastActivity;
     if (idleMs < timeoutMs) {
       this.armIdleTimer(timeoutMs - idleMs);
       return;
@@ -166,8 +174,8 @@ export class StorageUpload {
   }
 
   /**
-   * Records a connection that closed before the answer; nothing is stored. Without every
-   * declared byte that is S3's IncompleteBody, otherwise a stall fault held the answer back.
+   * Records a connection that closed before the response, and stores nothing. It is S3's
+   * IncompleteBody when declared bytes are missing. Otherwise a stall fault held the response.
    */
   private abandon(): void {
     if (this.finished) return;
@@ -200,7 +208,7 @@ export class StorageUpload {
     this.chunks?.splice(0);
     const { stats, events } = this.context;
     if (status === 0) stats.recordReset('storage');
-    else stats.recordAnswer('storage', status);
+    else stats.recordResponse('storage', status);
     const { key, record } = this.upload;
     const event = { key, fileId: record.fileId, status, received: this.received };
     events.emit('storage-put', code === undefined ? event : { ...event, code });

@@ -19,16 +19,16 @@ beforeEach(() => {
 });
 
 describe('API key check', () => {
-  it('answers 401 with a detail when X-API-KEY is missing', async () => {
-    const answer = await callApi(emulator, 'GET', file('x'), { key: null });
-    expect(answer.status).toBe(401);
-    expect(answer.json).toEqual({ detail: 'Missing API key' });
+  it('responds 401 with a detail when X-API-KEY is missing', async () => {
+    const response = await callApi(emulator, 'GET', file('x'), { key: null });
+    expect(response.status).toBe(401);
+    expect(response.json).toEqual({ detail: 'Missing API key' });
   });
 
-  it('answers 401 when the key is wrong', async () => {
-    const answer = await callApi(emulator, 'GET', file('x'), { key: 'wrong' });
-    expect(answer.status).toBe(401);
-    expect(answer.json).toEqual({ detail: 'Invalid API key' });
+  it('responds 401 when the key is wrong', async () => {
+    const response = await callApi(emulator, 'GET', file('x'), { key: 'wrong' });
+    expect(response.status).toBe(401);
+    expect(response.json).toEqual({ detail: 'Invalid API key' });
   });
 
   it('accepts every configured key', async () => {
@@ -46,12 +46,12 @@ describe('API key check', () => {
 
 describe('POST /attachments/v1/files/generate-upload-url', () => {
   it('returns a file id and a SigV4-style upload URL', async () => {
-    const answer = await callApi(emulator, 'POST', GENERATE, {
+    const response = await callApi(emulator, 'POST', GENERATE, {
       body: { fileName: 'Q3 report (final).pdf', featureType: 'chat' },
     });
-    expect(answer.status).toBe(200);
-    expect(answer.json.requestId).toEqual(expect.any(String));
-    const { fileId, uploadFileUrl } = answer.json.data;
+    expect(response.status).toBe(200);
+    expect(response.json.requestId).toEqual(expect.any(String));
+    const { fileId, uploadFileUrl } = response.json.data;
     expect(fileId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const url = new URL(uploadFileUrl);
     expect(url.origin).toBe(emulator.storageOrigin);
@@ -69,24 +69,24 @@ describe('POST /attachments/v1/files/generate-upload-url', () => {
     expect(uploadFileUrl).toContain('X-Amz-SignedHeaders=content-type%3Bhost');
   });
 
-  it('answers 422 in FastAPI shape for each invalid field', async () => {
-    const answer = await callApi(emulator, 'POST', GENERATE, {
+  it('responds 422 in FastAPI shape for each invalid field', async () => {
+    const response = await callApi(emulator, 'POST', GENERATE, {
       body: { fileName: '', featureType: 'email', fileTypeHint: 'pdf' },
     });
-    expect(answer.status).toBe(422);
-    const locs = answer.json.detail.map((issue: { loc: string[] }) => issue.loc.join('.'));
+    expect(response.status).toBe(422);
+    const locs = response.json.detail.map((issue: { loc: string[] }) => issue.loc.join('.'));
     expect(locs).toEqual(['body.fileName', 'body.featureType', 'body.fileTypeHint']);
-    expect(answer.json.detail[1]).toMatchObject({
+    expect(response.json.detail[1]).toMatchObject({
       type: 'enum',
       msg: "Input should be 'chat', 'shiftscheduler', 'users' or 'quicktasks'",
       input: 'email',
     });
   });
 
-  it('answers 422 for missing fields', async () => {
-    const answer = await callApi(emulator, 'POST', GENERATE, { body: {} });
-    expect(answer.status).toBe(422);
-    expect(answer.json.detail).toEqual([
+  it('responds 422 for missing fields', async () => {
+    const response = await callApi(emulator, 'POST', GENERATE, { body: {} });
+    expect(response.status).toBe(422);
+    expect(response.json.detail).toEqual([
       expect.objectContaining({
         type: 'missing',
         loc: ['body', 'fileName'],
@@ -96,24 +96,30 @@ describe('POST /attachments/v1/files/generate-upload-url', () => {
     ]);
   });
 
-  it('answers 422 for a fileName that is not a string', async () => {
-    const answer = await callApi(emulator, 'POST', GENERATE, {
+  it('responds 422 for a fileName that is not a string', async () => {
+    const response = await callApi(emulator, 'POST', GENERATE, {
       body: { fileName: 42, featureType: 'users' },
     });
-    expect(answer.status).toBe(422);
-    expect(answer.json.detail[0]).toMatchObject({ type: 'string_type', loc: ['body', 'fileName'] });
+    expect(response.status).toBe(422);
+    expect(response.json.detail[0]).toMatchObject({
+      type: 'string_type',
+      loc: ['body', 'fileName'],
+    });
   });
 
-  it('answers 422 for malformed JSON', async () => {
-    const answer = await callApi(emulator, 'POST', GENERATE, {
+  it('responds 422 for malformed JSON', async () => {
+    const response = await callApi(emulator, 'POST', GENERATE, {
       body: '{"fileName": ',
       headers: { 'content-type': 'application/json' },
     });
-    expect(answer.status).toBe(422);
-    expect(answer.json.detail[0]).toMatchObject({ type: 'json_invalid', msg: 'JSON decode error' });
+    expect(response.status).toBe(422);
+    expect(response.json.detail[0]).toMatchObject({
+      type: 'json_invalid',
+      msg: 'JSON decode error',
+    });
   });
 
-  it('answers 422 when the body is missing or not an object', async () => {
+  it('responds 422 when the body is missing or not an object', async () => {
     const empty = await callApi(emulator, 'POST', GENERATE);
     const list = await callApi(emulator, 'POST', GENERATE, { body: [1, 2] });
     expect(empty.status).toBe(422);
@@ -122,12 +128,12 @@ describe('POST /attachments/v1/files/generate-upload-url', () => {
     expect(list.json.detail[0]).toMatchObject({ type: 'model_attributes_type', loc: ['body'] });
   });
 
-  it('answers 400 when the type cannot be guessed from the extension', async () => {
-    const answer = await callApi(emulator, 'POST', GENERATE, {
+  it('responds 400 when the type cannot be guessed from the extension', async () => {
+    const response = await callApi(emulator, 'POST', GENERATE, {
       body: { fileName: 'data.unknownext', featureType: 'chat' },
     });
-    expect(answer.status).toBe(400);
-    expect(answer.json.detail).toMatch(/^Could not determine the file type/);
+    expect(response.status).toBe(400);
+    expect(response.json.detail).toMatch(/^Could not determine the file type/);
   });
 
   it('signs the fileTypeHint as the content type', async () => {
@@ -154,53 +160,57 @@ describe('POST /attachments/v1/files/generate-upload-url', () => {
 });
 
 describe('PUT /attachments/v1/files/complete-upload/{fileId}', () => {
-  it('answers 404 for an unknown file id', async () => {
-    const answer = await callApi(emulator, 'PUT', complete('00000000-0000-4000-8000-000000000000'));
-    expect(answer.status).toBe(404);
-    expect(answer.json).toEqual({ detail: 'File not found' });
+  it('responds 404 for an unknown file id', async () => {
+    const response = await callApi(
+      emulator,
+      'PUT',
+      complete('00000000-0000-4000-8000-000000000000'),
+    );
+    expect(response.status).toBe(404);
+    expect(response.json).toEqual({ detail: 'File not found' });
   });
 
-  it('answers 400 before the object was uploaded', async () => {
+  it('responds 400 before the object was uploaded', async () => {
     const { fileId } = await generate(emulator);
-    const answer = await callApi(emulator, 'PUT', complete(fileId));
-    expect(answer.status).toBe(400);
-    expect(answer.json.detail).toEqual(expect.any(String));
+    const response = await callApi(emulator, 'PUT', complete(fileId));
+    expect(response.status).toBe(400);
+    expect(response.json.detail).toEqual(expect.any(String));
   });
 
   it('marks the file completed after an upload', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     await putStorage(uploadFileUrl, Buffer.from('0123456789'));
-    const answer = await callApi(emulator, 'PUT', complete(fileId));
-    expect(answer.status).toBe(200);
-    expect(answer.json.data).toEqual({ fileId });
+    const response = await callApi(emulator, 'PUT', complete(fileId));
+    expect(response.status).toBe(200);
+    expect(response.json.data).toEqual({ fileId });
     expect(emulator.object(fileId)?.uploadCompleted).toBe(true);
     expect(emulator.stats.completes).toBe(1);
   });
 
-  it('answers 400 and deletes an object over maxFileBytes', async () => {
+  it('responds 400 and deletes an object over maxFileBytes', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     await putStorage(uploadFileUrl, Buffer.from('01234567890'));
     expect(emulator.object(fileId)?.size).toBe(11);
-    const answer = await callApi(emulator, 'PUT', complete(fileId));
-    expect(answer.status).toBe(400);
-    expect(answer.json.detail).toMatch(/exceeds the maximum of 10 bytes/);
+    const response = await callApi(emulator, 'PUT', complete(fileId));
+    expect(response.status).toBe(400);
+    expect(response.json.detail).toMatch(/exceeds the maximum of 10 bytes/);
     expect(emulator.object(fileId)).toBeUndefined();
     expect(emulator.stats.completes).toBe(0);
   });
 });
 
 describe('GET /attachments/v1/files/{fileId}', () => {
-  it('answers 404 for an unknown file id', async () => {
-    const answer = await callApi(emulator, 'GET', file('no-such-file'));
-    expect(answer.status).toBe(404);
-    expect(answer.json).toEqual({ detail: 'File not found' });
+  it('responds 404 for an unknown file id', async () => {
+    const response = await callApi(emulator, 'GET', file('no-such-file'));
+    expect(response.status).toBe(404);
+    expect(response.json).toEqual({ detail: 'File not found' });
   });
 
   it('returns metadata without fileUrl before completion', async () => {
     const { fileId } = await generate(emulator, { fileName: 'a.png', featureType: 'users' });
-    const answer = await callApi(emulator, 'GET', file(fileId));
-    expect(answer.status).toBe(200);
-    expect(answer.json.data).toEqual({
+    const response = await callApi(emulator, 'GET', file(fileId));
+    expect(response.status).toBe(200);
+    expect(response.json.data).toEqual({
       fileId,
       uploadCompleted: false,
       fileType: 'image/png',
@@ -215,9 +225,9 @@ describe('GET /attachments/v1/files/{fileId}', () => {
     });
     await putStorage(uploadFileUrl, Buffer.from('pixels'), { contentType: 'image/png' });
     await callApi(emulator, 'PUT', complete(fileId));
-    const answer = await callApi(emulator, 'GET', file(fileId));
-    expect(answer.json.data).toMatchObject({ fileId, uploadCompleted: true });
-    const download = await fetch(answer.json.data.fileUrl);
+    const response = await callApi(emulator, 'GET', file(fileId));
+    expect(response.json.data).toMatchObject({ fileId, uploadCompleted: true });
+    const download = await fetch(response.json.data.fileUrl);
     expect(download.status).toBe(200);
     expect(download.headers.get('content-type')).toBe('image/png');
     expect(await download.text()).toBe('pixels');
@@ -225,11 +235,16 @@ describe('GET /attachments/v1/files/{fileId}', () => {
 });
 
 describe('unknown API routes', () => {
-  it('answers 404 for an unknown path and 405 for a known path with another method', async () => {
-    const missing = await callApi(emulator, 'GET', '/attachments/v2/nothing');
-    const wrongMethod = await callApi(emulator, 'POST', file('abc'));
-    expect(missing.status).toBe(404);
-    expect(wrongMethod.status).toBe(405);
-    expect(emulator.stats.calls.other.byStatus).toEqual({ 404: 1, 405: 1 });
+  it('responds 404 for an unknown path', async () => {
+    const response = await callApi(emulator, 'GET', '/attachments/v2/nothing');
+    expect(response.status).toBe(404);
+    expect(response.json).toEqual({ detail: 'Not Found' });
+    expect(emulator.stats.calls.other.byStatus).toEqual({ 404: 1 });
+  });
+
+  it('responds 405 for a route with another method', async () => {
+    const response = await callApi(emulator, 'POST', file('abc'));
+    expect(response.status).toBe(405);
+    expect(response.json).toEqual({ detail: 'Method Not Allowed' });
   });
 });

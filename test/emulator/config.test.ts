@@ -74,14 +74,20 @@ describe('readEmulatorConfig', () => {
     expect(problems[4]).toMatch(/^EMULATOR_PUBLIC_URL: invalid/);
   });
 
-  it('rejects both key variables, an unreadable file and an empty key file', () => {
+  it('rejects both key variables together', () => {
     expect(problemsOf({ EMULATOR_API_KEY: 'a', EMULATOR_API_KEY_FILE: '/k' })).toEqual([
       'set EMULATOR_API_KEY or EMULATOR_API_KEY_FILE, not both',
     ]);
-    const missing = problemsOf({ EMULATOR_API_KEY_FILE: '/k' }, () => {
+  });
+
+  it('rejects an unreadable key file', () => {
+    const problems = problemsOf({ EMULATOR_API_KEY_FILE: '/k' }, () => {
       throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
     });
-    expect(missing).toEqual(["EMULATOR_API_KEY_FILE: cannot read '/k' (ENOENT)"]);
+    expect(problems).toEqual(["EMULATOR_API_KEY_FILE: cannot read '/k' (ENOENT)"]);
+  });
+
+  it('rejects an empty key file', () => {
     expect(problemsOf({ EMULATOR_API_KEY_FILE: '/k' }, () => '\n')).toEqual([
       "the file '/k' contains no key",
     ]);

@@ -7,7 +7,7 @@ import {
   putStorage,
   s3Code,
   startTestEmulator,
-  type StorageAnswer,
+  type StorageResponse,
 } from './helpers';
 
 const GENERATE = '/attachments/v1/files/generate-upload-url';
@@ -33,14 +33,14 @@ function callGenerate() {
 }
 
 /**
- * Sends `firstPart` of a body that declares `totalBytes`, and the rest only if no answer came
- * within 200 ms. Resolves with the answer and whether it came before the rest was sent.
+ * Sends `firstPart` of a body that declares `totalBytes`, and the rest only if no response came
+ * within 200 ms. Resolves with the response and whether it came before the rest was sent.
  */
 function putInParts(
   url: string,
   firstPart: Buffer,
   totalBytes: number,
-): Promise<StorageAnswer & { early: boolean }> {
+): Promise<StorageResponse & { early: boolean }> {
   return new Promise((resolve) => {
     let early = true;
     const req = httpRequest(url, {
@@ -114,20 +114,20 @@ describe('EmulatorFaults API faults', () => {
 
   it('throttles with 429 and minute remaining 0', async () => {
     emulator.faults.throttleNext('generate', 1, '429');
-    const answer = await callGenerate();
-    expect(answer.status).toBe(429);
-    expect(answer.json).toEqual({ detail: 'Too many requests' });
-    expect(answer.headers['x-ratelimit-minute-remaining']).toBe('0');
-    expect(answer.headers['retry-after']).toBeUndefined();
+    const response = await callGenerate();
+    expect(response.status).toBe(429);
+    expect(response.json).toEqual({ detail: 'Too many requests' });
+    expect(response.headers['x-ratelimit-minute-remaining']).toBe('0');
+    expect(response.headers['retry-after']).toBeUndefined();
     expect(emulator.stats.tooManyRequests).toBe(1);
   });
 
   it('throttles with HTTP 200 and a detail body', async () => {
     emulator.faults.throttleNext('complete', 1, 'ok-200');
-    const answer = await callApi(emulator, 'PUT', complete('any'));
-    expect(answer.status).toBe(200);
-    expect(answer.json).toEqual({ detail: 'Too many requests' });
-    expect(answer.headers['x-ratelimit-minute-remaining']).toBe('0');
+    const response = await callApi(emulator, 'PUT', complete('any'));
+    expect(response.status).toBe(200);
+    expect(response.json).toEqual({ detail: 'Too many requests' });
+    expect(response.headers['x-ratelimit-minute-remaining']).toBe('0');
     expect(emulator.stats.throttledOk).toBe(1);
   });
 
@@ -168,10 +168,10 @@ describe('EmulatorFaults storage faults', () => {
   it('fails mid-body once afterBytes arrived', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     emulator.faults.failNext('storage', 1, 500, { afterBytes: 1000 });
-    const answer = await putInParts(uploadFileUrl, randomBytes(4000), 1024 * 1024);
-    expect(answer.early).toBe(true);
-    expect(answer.status).toBe(500);
-    expect(answer.code).toBe('InternalError');
+    const response = await putInParts(uploadFileUrl, randomBytes(4000), 1024 * 1024);
+    expect(response.early).toBe(true);
+    expect(response.status).toBe(500);
+    expect(response.code).toBe('InternalError');
     expect(emulator.object(fileId)).toBeUndefined();
   });
 
@@ -179,9 +179,9 @@ describe('EmulatorFaults storage faults', () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     await putStorage(uploadFileUrl, Buffer.from('kept'));
     emulator.faults.resetNext('storage', 1, { afterBytes: 1000 });
-    const answer = await putInParts(uploadFileUrl, randomBytes(4000), 8000);
-    expect(answer.status).toBe(0);
-    expect(answer.code).toMatch(/^(ECONNRESET|EPIPE)$/);
+    const response = await putInParts(uploadFileUrl, randomBytes(4000), 8000);
+    expect(response.status).toBe(0);
+    expect(response.code).toMatch(/^(ECONNRESET|EPIPE)$/);
     expect(emulator.object(fileId)?.body?.toString()).toBe('kept');
     expect(emulator.stats.calls.storage.resets).toBe(1);
   });
@@ -190,10 +190,10 @@ describe('EmulatorFaults storage faults', () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     emulator.faults.stallStorage(1, { afterBytes: 1 });
     const started = Date.now();
-    const answer = await putStorage(uploadFileUrl, randomBytes(4 * 1024 * 1024));
+    const response = await putStorage(uploadFileUrl, randomBytes(4 * 1024 * 1024));
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-    expect(answer.status).toBe(400);
-    expect(answer.code).toBe('RequestTimeout');
+    expect(response.status).toBe(400);
+    expect(response.code).toBe('RequestTimeout');
     expect(emulator.object(fileId)).toBeUndefined();
   });
 
@@ -204,9 +204,9 @@ describe('EmulatorFaults storage faults', () => {
     const count = () => (chunks += 1);
     emulator.events.on('storage-data', count);
     const started = Date.now();
-    const answer = await putStorage(uploadFileUrl, randomBytes(512 * 1024));
+    const response = await putStorage(uploadFileUrl, randomBytes(512 * 1024));
     emulator.events.off('storage-data', count);
-    expect(answer.status).toBe(200);
+    expect(response.status).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(20 * (chunks - 1));
     expect(chunks).toBeGreaterThan(2);
     expect(emulator.object(fileId)?.size).toBe(512 * 1024);
@@ -216,18 +216,18 @@ describe('EmulatorFaults storage faults', () => {
     const { uploadFileUrl } = await generate(emulator);
     emulator.faults.delayNext('storage', 1, 150);
     const started = Date.now();
-    const answer = await putStorage(uploadFileUrl, Buffer.from('abc'));
-    expect(answer.status).toBe(200);
+    const response = await putStorage(uploadFileUrl, Buffer.from('abc'));
+    expect(response.status).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 
   it('redirects with 307 and stores nothing', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     emulator.faults.redirectStorageNext(1, 'http://elsewhere.example.test/bucket/key');
-    const answer = await putStorage(uploadFileUrl, Buffer.from('abc'));
-    expect(answer.status).toBe(307);
-    expect(answer.headers.location).toBe('http://elsewhere.example.test/bucket/key');
-    expect(answer.code).toBe('TemporaryRedirect');
+    const response = await putStorage(uploadFileUrl, Buffer.from('abc'));
+    expect(response.status).toBe(307);
+    expect(response.headers.location).toBe('http://elsewhere.example.test/bucket/key');
+    expect(response.code).toBe('TemporaryRedirect');
     expect(emulator.object(fileId)).toBeUndefined();
   });
 });

@@ -10,13 +10,13 @@ import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/em
 
 export const API_KEY = 'emulator-test-key-7c1d';
 
-export interface ApiAnswer {
+export interface ApiResponse {
   status: number;
   headers: IncomingHttpHeaders;
   json: any;
 }
 
-export interface StorageAnswer {
+export interface StorageResponse {
   status: number;
   headers: IncomingHttpHeaders;
   text: string;
@@ -35,7 +35,7 @@ export async function callApi(
   method: 'GET' | 'POST' | 'PUT',
   path: string,
   options: { body?: unknown; key?: string | null; headers?: Record<string, string> } = {},
-): Promise<ApiAnswer> {
+): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.key !== null) headers['x-api-key'] = options.key ?? API_KEY;
   let body: string | undefined;
@@ -44,26 +44,26 @@ export async function callApi(
     body = JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const response = await request(`${emulator.apiUrl}${path}`, { method, headers, body });
-  const text = await response.body.text();
-  return { status: response.statusCode, headers: response.headers, json: text && JSON.parse(text) };
+  const reply = await request(`${emulator.apiUrl}${path}`, { method, headers, body });
+  const text = await reply.body.text();
+  return { status: reply.statusCode, headers: reply.headers, json: text && JSON.parse(text) };
 }
 
-/** Calls generate-upload-url and returns its data, failing the test on any other answer. */
+/** Calls generate-upload-url and returns its data, failing the test on any other response. */
 export async function generate(
   emulator: Emulator,
   body: Record<string, unknown> = { fileName: 'report.pdf', featureType: 'chat' },
 ): Promise<{ fileId: string; uploadFileUrl: string }> {
-  const answer = await callApi(emulator, 'POST', '/attachments/v1/files/generate-upload-url', {
+  const response = await callApi(emulator, 'POST', '/attachments/v1/files/generate-upload-url', {
     body,
   });
-  expect(answer.status).toBe(200);
-  return answer.json.data;
+  expect(response.status).toBe(200);
+  return response.json.data;
 }
 
 /**
  * PUTs a body with an exact Content-Length, as S3 needs. `contentLength: null` leaves the
- * header out; network errors resolve with status 0 and the error code as `code`.
+ * header out. Network errors resolve with status 0 and the error code as `code`.
  */
 export function putStorage(
   url: string,
@@ -73,7 +73,7 @@ export function putStorage(
     contentLength?: number | null;
     headers?: OutgoingHttpHeaders;
   } = {},
-): Promise<StorageAnswer> {
+): Promise<StorageResponse> {
   const headers: OutgoingHttpHeaders = { ...options.headers };
   if (options.contentType !== null)
     headers['content-type'] = options.contentType ?? 'application/pdf';

@@ -35,11 +35,11 @@ describe('emulator main', () => {
       const started = await readLines(child, (line) => line.msg === 'emulator listening');
       const { apiUrl } = started.at(-1)!;
       expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const answer = await request(`${apiUrl}/attachments/v1/files/none`, {
+      const response = await request(`${apiUrl}/attachments/v1/files/none`, {
         headers: { 'x-api-key': 'main-test-key' },
       });
-      await answer.body.dump();
-      expect(answer.statusCode).toBe(404);
+      await response.body.dump();
+      expect(response.statusCode).toBe(404);
       child.kill('SIGTERM');
       const stopped = await readLines(child, (line) => line.msg === 'emulator stopped');
       expect(stopped.map((line) => line.msg)).toContain('emulator stopping');

@@ -1,5 +1,5 @@
 import type { Emulator } from '../../src/emulator/emulator';
-import { callApi, startTestEmulator, type ApiAnswer } from './helpers';
+import { callApi, startTestEmulator, type ApiResponse } from './helpers';
 
 const GET_FILE = '/attachments/v1/files/unknown';
 /** 2030-01-01T12:34:56.789Z */
@@ -25,22 +25,22 @@ beforeEach(() => {
   emulator.stats.reset();
 });
 
-function get(key = 'key-a'): Promise<ApiAnswer> {
+function get(key = 'key-a'): Promise<ApiResponse> {
   return callApi(emulator, 'GET', GET_FILE, { key });
 }
 
-function remaining(answer: ApiAnswer): [number, number] {
+function remaining(response: ApiResponse): [number, number] {
   return [
-    Number(answer.headers['x-ratelimit-minute-remaining']),
-    Number(answer.headers['x-ratelimit-day-remaining']),
+    Number(response.headers['x-ratelimit-minute-remaining']),
+    Number(response.headers['x-ratelimit-day-remaining']),
   ];
 }
 
 describe('rate limit headers', () => {
   it('sends all six headers with limits and window ends', async () => {
-    const answer = await get();
-    expect(answer.status).toBe(404);
-    expect(answer.headers).toMatchObject({
+    const response = await get();
+    expect(response.status).toBe(404);
+    expect(response.headers).toMatchObject({
       'x-ratelimit-minute-limit': '3',
       'x-ratelimit-minute-remaining': '2',
       'x-ratelimit-minute-reset': String(Date.UTC(2030, 0, 1, 12, 35) / 1000),
@@ -67,7 +67,7 @@ describe('rate limit headers', () => {
 });
 
 describe('rate limit', () => {
-  it('answers 429 without Retry-After once the minute is spent', async () => {
+  it('responds 429 without Retry-After once the minute is spent', async () => {
     await get('key-a');
     await get('key-b');
     await get('key-a');
@@ -84,9 +84,9 @@ describe('rate limit', () => {
     for (let i = 0; i < 5; i += 1) await get();
     const nextMinute = Date.UTC(2030, 0, 1, 12, 35);
     clockMs = nextMinute;
-    const answer = await get();
-    expect(answer.status).toBe(404);
-    expect(remaining(answer)).toEqual([2, 1]);
+    const response = await get();
+    expect(response.status).toBe(404);
+    expect(remaining(response)).toEqual([2, 1]);
   });
 
   it('resets the minute window at the next wall-clock minute', async () => {
@@ -94,14 +94,14 @@ describe('rate limit', () => {
     clockMs = Date.UTC(2030, 0, 1, 12, 34, 59, 999);
     expect((await get()).status).toBe(429);
     clockMs = Date.UTC(2030, 0, 1, 12, 35);
-    const answer = await get();
-    expect(answer.status).toBe(404);
-    expect(answer.headers['x-ratelimit-minute-reset']).toBe(
+    const response = await get();
+    expect(response.status).toBe(404);
+    expect(response.headers['x-ratelimit-minute-reset']).toBe(
       String(Date.UTC(2030, 0, 1, 12, 36) / 1000),
     );
   });
 
-  it('answers 429 when the day is spent until UTC midnight', async () => {
+  it('responds 429 when the day is spent until UTC midnight', async () => {
     for (let minute = 0; minute < 5; minute += 1) {
       clockMs = Date.UTC(2030, 0, 1, 13, minute);
       expect((await get()).status).toBe(404);

@@ -33,12 +33,12 @@ beforeEach(() => {
 });
 
 describe('storage PUT', () => {
-  it('stores the object and answers 200 with an ETag', async () => {
+  it('stores the object and returns an ETag', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     const body = randomBytes(5000);
-    const answer = await putStorage(uploadFileUrl, body);
-    expect(answer.status).toBe(200);
-    expect(answer.headers.etag).toMatch(/^"[0-9a-f]{32}"$/);
+    const response = await putStorage(uploadFileUrl, body);
+    expect(response.status).toBe(200);
+    expect(response.headers.etag).toMatch(/^"[0-9a-f]{32}"$/);
     const stored = emulator.object(fileId);
     expect(stored?.size).toBe(5000);
     expect(stored?.sha256).toBe(sha256(body));
@@ -67,9 +67,9 @@ describe('storage PUT', () => {
   it('does not count against the API quota', async () => {
     const { uploadFileUrl } = await generate(emulator);
     emulator.faults.setQuota({ minuteRemaining: 0 });
-    const answer = await putStorage(uploadFileUrl, Buffer.from('abc'));
-    expect(answer.status).toBe(200);
-    expect(answer.headers['x-ratelimit-minute-remaining']).toBeUndefined();
+    const response = await putStorage(uploadFileUrl, Buffer.from('abc'));
+    expect(response.status).toBe(200);
+    expect(response.headers['x-ratelimit-minute-remaining']).toBeUndefined();
   });
 
   it('emits storage-data while the client is still sending', async () => {
@@ -117,47 +117,47 @@ describe('storage PUT', () => {
 });
 
 describe('storage PUT checks', () => {
-  it('answers 501 NotImplemented when the body is chunked', async () => {
+  it('responds 501 NotImplemented when the body is chunked', async () => {
     const { uploadFileUrl } = await generate(emulator);
     const head = putHead(uploadFileUrl, {
       'Content-Type': 'application/pdf',
       'Transfer-Encoding': 'chunked',
     });
-    const response = await rawExchange(uploadFileUrl, head, Buffer.from('3\r\nabc\r\n0\r\n\r\n'));
-    expect(response).toMatch(/^HTTP\/1\.1 501 /);
-    expect(response).toContain('content-type: application/xml');
-    expect(s3Code(response)).toBe('NotImplemented');
-    expect(response).toContain('<Header>Transfer-Encoding</Header>');
+    const raw = await rawExchange(uploadFileUrl, head, Buffer.from('3\r\nabc\r\n0\r\n\r\n'));
+    expect(raw).toMatch(/^HTTP\/1\.1 501 /);
+    expect(raw).toContain('content-type: application/xml');
+    expect(s3Code(raw)).toBe('NotImplemented');
+    expect(raw).toContain('<Header>Transfer-Encoding</Header>');
   });
 
-  it('answers 411 MissingContentLength without a length', async () => {
+  it('responds 411 MissingContentLength without a length', async () => {
     const { uploadFileUrl } = await generate(emulator);
     const head = putHead(uploadFileUrl, { 'Content-Type': 'application/pdf' });
-    const response = await rawExchange(uploadFileUrl, head, Buffer.alloc(0));
-    expect(response).toMatch(/^HTTP\/1\.1 411 /);
-    expect(s3Code(response)).toBe('MissingContentLength');
+    const raw = await rawExchange(uploadFileUrl, head, Buffer.alloc(0));
+    expect(raw).toMatch(/^HTTP\/1\.1 411 /);
+    expect(s3Code(raw)).toBe('MissingContentLength');
   });
 
-  it('answers 403 SignatureDoesNotMatch for another content type', async () => {
+  it('responds 403 SignatureDoesNotMatch for another content type', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
-    const answer = await putStorage(uploadFileUrl, Buffer.from('abc'), {
+    const response = await putStorage(uploadFileUrl, Buffer.from('abc'), {
       contentType: 'application/octet-stream',
     });
-    expect(answer.status).toBe(403);
-    expect(answer.headers['content-type']).toBe('application/xml');
-    expect(answer.code).toBe('SignatureDoesNotMatch');
-    expect(answer.text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>/);
-    expect(answer.text).toMatch(/<RequestId>[0-9A-F]{16}<\/RequestId>/);
+    expect(response.status).toBe(403);
+    expect(response.headers['content-type']).toBe('application/xml');
+    expect(response.code).toBe('SignatureDoesNotMatch');
+    expect(response.text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>/);
+    expect(response.text).toMatch(/<RequestId>[0-9A-F]{16}<\/RequestId>/);
     expect(emulator.object(fileId)).toBeUndefined();
   });
 
-  it('answers 403 SignatureDoesNotMatch without a content type', async () => {
+  it('responds 403 SignatureDoesNotMatch without a content type', async () => {
     const { uploadFileUrl } = await generate(emulator);
-    const answer = await putStorage(uploadFileUrl, Buffer.from('abc'), { contentType: null });
-    expect(answer.code).toBe('SignatureDoesNotMatch');
+    const response = await putStorage(uploadFileUrl, Buffer.from('abc'), { contentType: null });
+    expect(response.code).toBe('SignatureDoesNotMatch');
   });
 
-  it('answers 403 for a forged signature or changed parameter', async () => {
+  it('responds 403 for a forged signature or changed parameter', async () => {
     const { uploadFileUrl } = await generate(emulator);
     const forged = new URL(uploadFileUrl);
     forged.searchParams.set('X-Amz-Signature', 'f'.repeat(64));
@@ -165,28 +165,40 @@ describe('storage PUT checks', () => {
     longer.searchParams.set('X-Amz-Expires', '3600');
     const otherFile = uploadFileUrl.replace('report.pdf', 'other.pdf');
     for (const url of [forged.href, longer.href, otherFile]) {
-      const answer = await putStorage(url, Buffer.from('abc'));
-      expect(answer.status).toBe(403);
-      expect(answer.code).toBe('SignatureDoesNotMatch');
+      const response = await putStorage(url, Buffer.from('abc'));
+      expect(response.status).toBe(403);
+      expect(response.code).toBe('SignatureDoesNotMatch');
     }
   });
 
-  it('answers 403 AccessDenied without a query string', async () => {
-    const { uploadFileUrl } = await generate(emulator);
-    const answer = await putStorage(uploadFileUrl.split('?')[0]!, Buffer.from('abc'));
-    expect(answer.status).toBe(403);
-    expect(answer.code).toBe('AccessDenied');
+  it('accepts a path encoded differently', async () => {
+    const { fileId, uploadFileUrl } = await generate(emulator, {
+      fileName: 'notes~v2.txt',
+      featureType: 'chat',
+    });
+    const reencoded = uploadFileUrl.replace('notes~v2.txt', 'notes%7Ev2%2Etxt');
+    expect(reencoded).not.toBe(uploadFileUrl);
+    const response = await putStorage(reencoded, Buffer.from('abc'), { contentType: 'text/plain' });
+    expect(response.status).toBe(200);
+    expect(emulator.object(fileId)?.size).toBe(3);
   });
 
-  it('answers 403 when the Host header differs from the signed host', async () => {
+  it('responds 403 AccessDenied without a query string', async () => {
     const { uploadFileUrl } = await generate(emulator);
-    const answer = await putStorage(uploadFileUrl, Buffer.from('abc'), {
+    const response = await putStorage(uploadFileUrl.split('?')[0]!, Buffer.from('abc'));
+    expect(response.status).toBe(403);
+    expect(response.code).toBe('AccessDenied');
+  });
+
+  it('responds 403 when the Host header differs from the signed host', async () => {
+    const { uploadFileUrl } = await generate(emulator);
+    const response = await putStorage(uploadFileUrl, Buffer.from('abc'), {
       headers: { host: 'storage.example.test' },
     });
-    expect(answer.code).toBe('SignatureDoesNotMatch');
+    expect(response.code).toBe('SignatureDoesNotMatch');
   });
 
-  it('answers 403 AccessDenied once the URL has expired', async () => {
+  it('responds 403 AccessDenied once the URL has expired', async () => {
     const { uploadFileUrl } = await generate(emulator);
     clockMs += 300_000;
     const inTime = await putStorage(uploadFileUrl, Buffer.from('abc'));
@@ -205,25 +217,25 @@ describe('storage PUT checks', () => {
       const { uploadFileUrl } = await generate(shortLived);
       expect(new URL(uploadFileUrl).searchParams.get('X-Amz-Expires')).toBe('1');
       clockMs += 1001;
-      const answer = await putStorage(uploadFileUrl, Buffer.from('abc'));
-      expect(answer.status).toBe(403);
-      expect(answer.text).toContain('Request has expired');
+      const response = await putStorage(uploadFileUrl, Buffer.from('abc'));
+      expect(response.status).toBe(403);
+      expect(response.text).toContain('Request has expired');
     } finally {
       await shortLived.close();
     }
   });
 
-  it('answers 400 IncompleteBody and stores nothing on a cut body', async () => {
+  it('responds 400 IncompleteBody and stores nothing on a cut body', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     await putStorage(uploadFileUrl, Buffer.from('earlier'));
     const head = putHead(uploadFileUrl, {
       'Content-Type': 'application/pdf',
       'Content-Length': 100,
     });
-    const response = await rawExchange(uploadFileUrl, head, Buffer.alloc(40));
-    expect(response).toMatch(/^HTTP\/1\.1 400 /);
-    expect(s3Code(response)).toBe('IncompleteBody');
-    expect(response).toContain('<NumberBytesProvided>40</NumberBytesProvided>');
+    const raw = await rawExchange(uploadFileUrl, head, Buffer.alloc(40));
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(s3Code(raw)).toBe('IncompleteBody');
+    expect(raw).toContain('<NumberBytesProvided>40</NumberBytesProvided>');
     expect(emulator.object(fileId)?.body?.toString()).toBe('earlier');
   });
 
@@ -243,28 +255,28 @@ describe('storage PUT checks', () => {
     expect(emulator.object(fileId)).toBeUndefined();
   });
 
-  it('answers 400 RequestTimeout when the sender stalls', async () => {
+  it('responds 400 RequestTimeout when the sender stalls', async () => {
     const { fileId, uploadFileUrl } = await generate(emulator);
     const head = putHead(uploadFileUrl, {
       'Content-Type': 'application/pdf',
       'Content-Length': 100,
     });
     const started = Date.now();
-    const response = await rawExchange(uploadFileUrl, head, Buffer.alloc(10), 'keep-open');
+    const raw = await rawExchange(uploadFileUrl, head, Buffer.alloc(10), 'keep-open');
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-    expect(response).toMatch(/^HTTP\/1\.1 400 /);
-    expect(s3Code(response)).toBe('RequestTimeout');
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(s3Code(raw)).toBe('RequestTimeout');
     expect(emulator.object(fileId)).toBeUndefined();
   });
 
-  it('answers 400 EntityTooLarge above 5 GiB', async () => {
+  it('responds 400 EntityTooLarge above 5 GiB', async () => {
     const { uploadFileUrl } = await generate(emulator);
     const head = putHead(uploadFileUrl, {
       'Content-Type': 'application/pdf',
       'Content-Length': 5 * 1024 ** 3 + 1,
     });
-    const response = await rawExchange(uploadFileUrl, head, Buffer.alloc(0));
-    expect(s3Code(response)).toBe('EntityTooLarge');
+    const raw = await rawExchange(uploadFileUrl, head, Buffer.alloc(0));
+    expect(s3Code(raw)).toBe('EntityTooLarge');
   });
 
   it('sends 100 Continue only to an accepted PUT', async () => {
