@@ -126,7 +126,8 @@ export class QuotaPacer implements QuotaGate {
   throttled(reading: RateLimitReading): number {
     this.observe(reading);
     const now = this.now();
-    let spent = (['minute', 'day'] as const).filter((w) => this.windows[w]?.remaining === 0);
+    // remaining() first rolls over a window whose reset has passed, so a stale 0 does not count.
+    let spent = (['minute', 'day'] as const).filter((w) => this.remaining(w, now) === 0);
     if (spent.length === 0) {
       // A throttle without headers that show it: assume the minute window is spent.
       const minute = this.windows.minute;
@@ -147,7 +148,10 @@ export class QuotaPacer implements QuotaGate {
         if (unsettled === 0) return;
         unsettled -= 1;
         this.outstanding -= 1;
-        if (!answered) this.chargeUnanswered();
+        // An answered call's cost shows only once its headers are observed, and observe()
+        // serves the queue then. Serving it here would let a waiter spend that budget twice.
+        if (answered) return;
+        this.chargeUnanswered();
         this.pump();
       },
       release: () => {
@@ -170,9 +174,17 @@ export class QuotaPacer implements QuotaGate {
   private remaining(window: QuotaWindow, now: number): number | undefined {
     const reading = this.windows[window];
     if (reading === undefined) return undefined;
-    if (now >= reading.resetAtMs) {
+    if (now >= reading.resetAtMs + RESET_MARGIN_MS) {
+      // A placeholder window from throttled() has no known limit to restore, so drop it and
+      // learn the limit again.
+      if (reading.limit === 0) {
+        delete this.windows[window];
+        return undefined;
+      }
       reading.remaining = reading.limit;
-      while (reading.resetAtMs <= now) reading.resetAtMs += WINDOW_LENGTH_MS[window];
+      // One jump, because stepping window by window from a reset long ago takes millions of steps.
+      const length = WINDOW_LENGTH_MS[window];
+      reading.resetAtMs += (Math.floor((now - reading.resetAtMs) / length) + 1) * length;
       this.publish(window);
     }
     return reading.remaining;
