@@ -7,7 +7,12 @@ export type UploadOutcome =
 export type UploadStep = 'quota_wait' | 'generate' | 'transfer' | 'complete';
 export type ConnecteamOperation = 'generate' | 'complete' | 'get';
 export type QuotaWindow = 'minute' | 'day';
-export type SpoolReason = 'size_unknown' | 'size_guess_wrong' | 'feature_type_after_file';
+/**
+ * Why a disk copy exists: `inferred_size` is the copy kept beside a streaming PUT whose size
+ * was inferred from Content-Length; the others are files uploaded from disk.
+ */
+export type SpoolReason =
+  'inferred_size' | 'size_unknown' | 'size_guess_wrong' | 'feature_type_after_file';
 
 const PREFIX = 'connecteam_proxy_';
 
@@ -140,10 +145,15 @@ export class Metrics {
 
   readonly spooledUploads = this.counter(
     'spooled_uploads_total',
-    'Files copied to disk, by reason.',
+    'Files whose bytes reached storage from a disk copy, by reason.',
     ['reason'],
   );
   readonly spoolBytes = this.gauge('spool_bytes', 'Bytes held by disk copies right now.', []);
+  readonly diskCopies = this.counter(
+    'disk_copies_total',
+    'Disk copies written, by reason; inferred_size copies are only uploaded when the inferred size was wrong.',
+    ['reason'],
+  );
   readonly spoolRejections = this.counter(
     'spool_full_total',
     'Disk copies not made because the spool cap was reached.',

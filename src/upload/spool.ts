@@ -51,7 +51,7 @@ export class Spool {
       return undefined;
     }
     this.charge(reservedBytes);
-    this.metrics.spooledUploads.inc({ reason });
+    this.metrics.diskCopies.inc({ reason });
     return new SpoolFile(this, join(this.directory, randomUUID() + SUFFIX), reservedBytes);
   }
 

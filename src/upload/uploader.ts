@@ -35,6 +35,7 @@ export interface SpooledCopy {
   file: SpoolFile;
   size: number;
   sha256: string;
+  reason: SpoolReason;
 }
 
 export interface UploadContext {
@@ -74,7 +75,7 @@ export class Uploader {
     if (size.bytes > maxFileBytes) throw fileTooLarge(maxFileBytes);
     const guessed = size.kind === 'guessed';
     // A guessed size is verified only when the part ends, so a copy is kept to fall back on.
-    const copy = guessed ? spool.open('size_unknown', size.bytes) : undefined;
+    const copy = guessed ? spool.open('inferred_size', size.bytes) : undefined;
     try {
       context.idle.pause();
       const reservation = await this.step(
@@ -150,7 +151,7 @@ export class Uploader {
         }
       }
       await copy.finish();
-      return { file: copy, size: meter.bytes, sha256: meter.digest() };
+      return { file: copy, size: meter.bytes, sha256: meter.digest(), reason };
     } catch (error) {
       await copy.discard();
       throw error;
@@ -176,6 +177,7 @@ export class Uploader {
           'transfer',
           this.putFromDisk(first, file, copy.file, copy.size, reservation, context),
         );
+        this.options.metrics.spooledUploads.inc({ reason: copy.reason });
         return await this.complete(target, file, result, reservation, context);
       } finally {
         reservation.release();

@@ -103,7 +103,8 @@ describe('docker compose file', () => {
     const source = sourceText('emulator');
     for (const name of Object.keys(emulator.environment ?? {})) {
       const base = name.replace(/_FILE$/, '');
-      expect({ name, read: source.includes(`'${name}'`) || source.includes(`'${base}'`) }).toEqual({
+      const read = new RegExp(`\\b(${name}|${base})\\b`).test(source);
+      expect({ name, read }).toEqual({
         name,
         read: true,
       });
