@@ -42,7 +42,7 @@ export function createApiApp(context: EmulatorContext): express.Express {
   app.put(`${files}/complete-upload/:fileId`, guards(context, 'complete'), handlers.completeUpload);
   app.get(`${files}/:fileId`, guards(context, 'get'), handlers.getFile);
   app.use(guards(context, 'other'), rejectUnknownRoute);
-  app.use(handleError);
+  app.use(createErrorHandler(context));
   return app;
 }
 
@@ -146,11 +146,24 @@ function rejectUnknownRoute(req: Request, res: Response): void {
   res.status(404).json({ detail: 'Not Found' });
 }
 
-function handleError(error: unknown, _req: Request, res: Response, next: NextFunction): void {
-  if (res.headersSent) {
-    next(error);
-    return;
-  }
+/**
+ * Maps errors to FastAPI-style responses. Errors raised before the guards ran, such as a path
+ * Express cannot decode, still get the quota headers.
+ */
+function createErrorHandler(context: EmulatorContext) {
+  return (error: unknown, _req: Request, res: Response, next: NextFunction): void => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    if (!res.hasHeader('x-ratelimit-minute-limit')) {
+      res.set(quotaHeaders(context.quota.snapshot()));
+    }
+    sendError(res, error);
+  };
+}
+
+function sendError(res: Response, error: unknown): void {
   const status = (error as { status?: unknown }).status;
   if (status === 413) {
     res.status(413).json({ detail: `Request body is larger than ${MAX_JSON_BYTES} bytes` });

@@ -102,6 +102,7 @@ function getFile(context: EmulatorContext, fileId: string, res: Response): void 
       expiresSeconds: FILE_URL_TTL_SECONDS,
     });
   }
+  // NOTE: Connecteam does not define fileType. The emulator returns the MIME type.
   Object.assign(data, {
     uploadCompleted: record.uploadCompleted,
     fileType: record.fileType,

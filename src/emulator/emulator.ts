@@ -97,6 +97,7 @@ function createRequestServer(context: EmulatorContext): Server {
   server.on('request', (req, res) => route(req, res, false));
   server.on('checkContinue', (req, res) => route(req, res, true));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    // Node.js 20 reports a sender that half-closes in the middle of a body this way.
     if (error.code === 'HPE_INVALID_EOF_STATE' && storage.handleEndOfInput(socket)) return;
     respondToClientError(error, socket);
   });

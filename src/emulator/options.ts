@@ -12,7 +12,10 @@ export interface EmulatorOptions {
   dayLimit?: number;
   /** Lifetime of a pre-signed upload URL in seconds. Default 300, as Connecteam issues them. */
   uploadUrlTtlSeconds?: number;
-  /** Maximum object size that complete-upload accepts. It deletes larger objects. Default 2^30. */
+  /**
+   * Maximum object size that complete-upload accepts. It deletes larger objects. Default 2^30,
+   * the larger reading of Connecteam's documented 1 GB, which may mean 10^9 or 2^30 bytes.
+   */
   maxFileBytes?: number;
   /** Time in ms a storage PUT may go without receiving a byte before S3's RequestTimeout. */
   storageIdleTimeoutMs?: number;

@@ -17,7 +17,11 @@ export interface GenerateRequest {
   fileTypeHint?: string;
 }
 
-/** A MIME type without parameters, with RFC 6838's characters for type and subtype names. */
+/**
+ * A MIME type without parameters, with RFC 6838's characters for type and subtype names.
+ * NOTE: Connecteam's documentation does not say whether it accepts parameters such as
+ * `; charset=utf-8`, so the emulator rejects them.
+ */
 const MIME_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
 
 const FEATURE_CHOICES = FEATURE_TYPES.map((feature) => `'${feature}'`);

@@ -247,4 +247,11 @@ describe('unknown API routes', () => {
     expect(response.status).toBe(405);
     expect(response.json).toEqual({ detail: 'Method Not Allowed' });
   });
+
+  it('responds 400 with quota headers to an undecodable path', async () => {
+    const response = await callApi(emulator, 'GET', '/attachments/v1/files/%E0%A4%A');
+    expect(response.status).toBe(400);
+    expect(response.json).toEqual({ detail: 'Bad Request' });
+    expect(response.headers['x-ratelimit-minute-limit']).toBe('100');
+  });
 });
