@@ -1,5 +1,10 @@
 import pino, { type Logger } from 'pino';
-import { DEV_API_KEY, EmulatorConfigError, readEmulatorConfig } from './config';
+import {
+  DEV_API_KEY,
+  EmulatorConfigError,
+  readEmulatorConfig,
+  type EmulatorConfig,
+} from './config';
 import type { ApiCallEvent, StoragePutEvent } from './context';
 import { startEmulator, type Emulator } from './emulator';
 
@@ -18,12 +23,7 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger(config.logLevel);
-  if (config.usesDevKey) {
-    logger.warn(
-      { apiKey: DEV_API_KEY },
-      'EMULATOR_API_KEY is not set, so only the development key is accepted',
-    );
-  }
+  warnAboutDefaults(config, logger);
   const emulator = await startEmulator(config.options);
   logCalls(emulator, logger);
   logger.info(
@@ -41,6 +41,23 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+/** Warns about settings that suit a local run only. */
+function warnAboutDefaults(config: EmulatorConfig, logger: Logger): void {
+  if (config.usesDevKey) {
+    logger.warn(
+      { apiKey: DEV_API_KEY },
+      'EMULATOR_API_KEY is not set, so only the development key is accepted',
+    );
+  }
+  const { host, publicUrl } = config.options;
+  if ((host === '0.0.0.0' || host === '::') && publicUrl === undefined) {
+    logger.warn(
+      { host },
+      'EMULATOR_PUBLIC_URL is not set, so upload URLs point at 127.0.0.1 and other hosts cannot use them',
+    );
+  }
 }
 
 function createLogger(level: string): Logger {
