@@ -283,8 +283,8 @@ describe('MultipartOffsets', () => {
     });
 
     it('finds every content start with the framing cut in three', () => {
-      // Every pair of cuts within each delimiter with its CRLF, and within each blank line
-      // that ends a part's headers, one byte of margin either side.
+      // Pairs of cuts up to 8 bytes apart within each delimiter with its CRLF, and within each
+      // blank line that ends a part's headers, one byte of margin either side.
       const delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
       const regions: [number, number][] = [[0, delimiter.length + 1]];
       for (let at = body.indexOf(delimiter); at !== -1; at = body.indexOf(delimiter, at + 1)) {
@@ -295,7 +295,8 @@ describe('MultipartOffsets', () => {
       const wrong: WrongSplit[] = [];
       for (const [from, to] of regions) {
         for (let first = Math.max(1, from); first < Math.min(to, body.length); first += 1) {
-          for (let second = first + 1; second < Math.min(to, body.length); second += 1) {
+          const last = Math.min(to, body.length, first + 9);
+          for (let second = first + 1; second < last; second += 1) {
             const offsets = scanChunks(boundary, splitAt(body, [first, second]));
             if (!sameNumbers(offsets.contentStarts, contentStarts)) {
               wrong.push({ cuts: [first, second], starts: offsets.contentStarts });
@@ -310,7 +311,7 @@ describe('MultipartOffsets', () => {
     it('finds every content start in random chunks', () => {
       const random = seededRandom(body.length);
       const wrong: { round: number; starts: number[] }[] = [];
-      for (let round = 0; round < 50; round += 1) {
+      for (let round = 0; round < 30; round += 1) {
         const maxChunk = 1 + (round % 10) * 7;
         const offsets = scanChunks(boundary, randomChunks(body, random, maxChunk));
         if (!sameNumbers(offsets.contentStarts, contentStarts)) {
