@@ -4,6 +4,7 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { ConnecteamClient } from '../connecteam/connecteam-client';
 import type { FeatureType } from '../connecteam/feature-types';
+import type { IdempotencyStore } from '../idempotency/idempotency-store';
 import type { Metrics } from '../metrics/metrics';
 import { statusClass } from '../metrics/metrics';
 import type { Uploader } from '../upload/uploader';
@@ -24,6 +25,8 @@ export interface AppOptions {
   clientFeatureTypes: ReadonlyMap<string, readonly FeatureType[]>;
   clientIdleTimeoutMs: number;
   maxFilesPerRequest: number;
+  /** Where answers of requests with an Idempotency-Key are kept. */
+  idempotency: IdempotencyStore;
   /** Extra readiness conditions, such as a reachable shared quota store. */
   readiness?: () => { ready: boolean; reason?: string };
 }
@@ -47,6 +50,16 @@ export function createApp(options: AppOptions): Express {
         ignore: (request) => ['/healthz', '/readyz', '/metrics'].includes(request.url ?? ''),
       },
       customAttributeKeys: { reqId: 'requestId' },
+      // Headers stay out of request lines: they are long, and some carry credentials.
+      serializers: {
+        req: (request: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+          id: request.id,
+          method: request.method,
+          url: request.url,
+          remoteAddress: request.remoteAddress,
+        }),
+        res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+      },
     }),
   );
   // A JSON API serves no pages, so only the headers that matter for API responses are kept.
@@ -93,6 +106,7 @@ export function createApp(options: AppOptions): Express {
       clientFeatureTypes: options.clientFeatureTypes,
       clientIdleTimeoutMs: options.clientIdleTimeoutMs,
       maxFilesPerRequest: options.maxFilesPerRequest,
+      idempotency: options.idempotency,
     }),
   );
   app.use(notFound);
