@@ -30,6 +30,8 @@ export function createApiApp(context: EmulatorContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // FastAPI matches paths case-sensitively, and Express does not by default.
+  app.set('case sensitive routing', true);
   const handlers = createApiHandlers(context);
   const jsonBody = express.raw({ type: () => true, limit: MAX_JSON_BYTES });
   const files = '/attachments/v1/files';

@@ -37,8 +37,9 @@ export interface BodyPosition {
  * `failNext('generate', 1)` followed by `resetNext('generate', 1)` fails the next call and
  * resets the one after.
  *
- * Injected faults are applied after the API key check and do not count
- * against the quota, except `delay`, after which the call is served and counted normally.
+ * Storage faults strike only PUTs that pass S3's header and signature checks. API faults
+ * strike after the API key check and do not count against the quota, except `delay`, after
+ * which the call is served and counted normally.
  */
 export class EmulatorFaults {
   /** Standing delay in ms before every API call is served. */

@@ -242,6 +242,12 @@ describe('unknown API routes', () => {
     expect(emulator.stats.calls.other.byStatus).toEqual({ 404: 1 });
   });
 
+  it('matches paths case-sensitively', async () => {
+    const response = await callApi(emulator, 'GET', '/Attachments/v1/files/abc');
+    expect(response.status).toBe(404);
+    expect(response.json).toEqual({ detail: 'Not Found' });
+  });
+
   it('responds 405 for a route with another method', async () => {
     const response = await callApi(emulator, 'POST', file('abc'));
     expect(response.status).toBe(405);
