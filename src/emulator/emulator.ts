@@ -19,6 +19,9 @@ import { STORAGE_PREFIX, StorageRoutes } from './storage-routes';
 
 export type { EmulatorOptions } from './options';
 export type { StoredObject } from './file-store';
+export type { ApiCallEvent, EmulatorEventMap, StorageDataEvent, StoragePutEvent } from './context';
+export type { ApiOperation, EmulatorFaults, FaultOperation } from './faults';
+export type { CallCounts, CountedOperation, EmulatorStats } from './stats';
 
 /** A running emulator of Connecteam's Attachments API and of S3's pre-signed URLs. */
 export interface Emulator {
