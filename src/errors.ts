@@ -138,6 +138,19 @@ export class QuotaExhaustedError extends RetryLaterError {
   }
 }
 
+/** 503: the shared store (Redis) is unreachable and the policy is to reject uploads meanwhile. */
+export class StoreUnavailableError extends RetryLaterError {
+  constructor(cause?: unknown) {
+    super(
+      503,
+      'quota_store_unavailable',
+      'the proxy cannot reach its shared quota store (Redis); retry later',
+      5,
+      cause,
+    );
+  }
+}
+
 /** 502: Connecteam or the storage behind its upload URL answered with an error. */
 export class UpstreamError extends ProxyError {
   constructor(code: string, message: string, cause?: unknown) {

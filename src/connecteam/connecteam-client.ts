@@ -191,19 +191,19 @@ export class ConnecteamClient {
     }
     const payload = await readJson(response.body).catch(() => undefined);
     timer();
-    reservation.settle(true);
     const reading = readRateLimitHeaders(response.headers);
     const status = response.statusCode;
+    // The reading goes in before the lease ends: in between, the call would count neither as
+    // reserved nor in Connecteam's remaining, and another upload could take its place.
+    if (status === 429) this.options.quota.throttled(reading);
+    else this.options.quota.observe(reading);
+    reservation.settle(true);
     metrics.connecteamRequests.inc({
       operation: spec.operation,
       status_class: statusClass(status),
     });
     context.log.debug({ operation: spec.operation, status }, 'connecteam answered');
-    if (status === 429) {
-      this.options.quota.throttled(reading);
-      return { kind: 'throttled', throttleKind: '429' };
-    }
-    this.options.quota.observe(reading);
+    if (status === 429) return { kind: 'throttled', throttleKind: '429' };
     if (status >= 200 && status < 300) {
       const data =
         isObject(payload) && isObject(payload.data) ? spec.parse(payload.data) : undefined;
