@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { ConnecteamClient } from './connecteam/connecteam-client';
-import { QuotaPacer } from './connecteam/quota-pacer';
 import { createApp } from './http/app';
 import { UploadAdmission } from './http/upload-admission';
 import { createLogger } from './logger';
 import { Metrics } from './metrics/metrics';
+import { createSharedState } from './store/shared-state';
 import { Spool } from './upload/spool';
 import { StoragePut } from './upload/storage-put';
 import { Uploader } from './upload/uploader';
@@ -36,7 +36,8 @@ export interface StartOptions {
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<ProxyServer> {
   const logger = options.logger ?? createLogger(config.logLevel, { pretty: config.logPretty });
   const metrics = new Metrics();
-  const quota = new QuotaPacer({ maxWaitMs: config.quotaMaxWaitMs, metrics, now: options.now });
+  const shared = await createSharedState(config, metrics, logger, { now: options.now });
+  const quota = shared.quota;
   const client = new ConnecteamClient({
     baseUrl: config.connecteam.baseUrl,
     apiKey: config.connecteam.apiKey,
@@ -78,6 +79,8 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     clientFeatureTypes: config.clientFeatureTypes,
     clientIdleTimeoutMs: config.clientIdleTimeoutMs,
     maxFilesPerRequest: config.maxFilesPerRequest,
+    idempotency: shared.idempotency,
+    readiness: shared.readiness,
   });
 
   const server = createServer(
@@ -124,7 +127,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
-      await Promise.all([client.close(), storage.close()]);
+      await Promise.all([client.close(), storage.close(), shared.close()]);
       logger.info('proxy stopped');
     })();
     return stopping;

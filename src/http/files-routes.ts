@@ -11,9 +11,11 @@ import {
 } from '../errors';
 import type { Metrics } from '../metrics/metrics';
 import { readQueryParameters } from '../upload/file-parameters';
+import type { IdempotencyStore } from '../idempotency/idempotency-store';
 import { IdleWatch } from '../upload/idle-watch';
 import { receiveMultipart, receiveRaw, type ReceiveContext } from '../upload/receive-files';
 import type { Uploader } from '../upload/uploader';
+import { idempotentRequests } from './idempotency';
 import type { UploadAdmission } from './upload-admission';
 import { RequestBody, discardRemainingBody } from './request-body';
 
@@ -25,6 +27,7 @@ export interface FilesRoutesOptions {
   clientFeatureTypes: ReadonlyMap<string, readonly FeatureType[]>;
   clientIdleTimeoutMs: number;
   maxFilesPerRequest: number;
+  idempotency: IdempotencyStore;
 }
 
 const FILE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -32,7 +35,11 @@ const FILE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 /** The `/v1/files` routes; the caller is already authenticated. */
 export function filesRoutes(options: FilesRoutesOptions): Router {
   const router = Router();
-  router.post('/v1/files', (request, response) => uploadFiles(request, response, options));
+  router.post(
+    '/v1/files',
+    idempotentRequests(options.idempotency, options.metrics),
+    (request, response) => uploadFiles(request, response, options),
+  );
   router.get('/v1/files/:fileId', async (request, response) => {
     const fileId = String(request.params.fileId);
     if (!FILE_ID.test(fileId)) {
