@@ -44,7 +44,7 @@ const MAX_PRIORITY_POLL_MS = 100;
 
 /**
  * Paces uploads of every replica against one Connecteam quota kept in Redis. Reservations are
- * leases in a sorted set, one member per call, that expire unless the replica holding them
+ * leases in a sorted set, one member per call, that expire unless the replica that took them
  * renews them, so a replica that dies gives its calls back within the lease TTL. A request
  * that does not fit polls with backoff until the window resets, within the wait bound, and is
  * woken early when this replica settles a call.
@@ -61,7 +61,7 @@ export class RedisQuotaGate implements QuotaGate {
   private readonly leaseTtlMs: number;
   private readonly replicaId = randomUUID();
   private sequence = 0;
-  /** Lease members this replica holds and keeps renewing. */
+  /** Lease members of this replica, renewed until they are settled or released. */
   private readonly held = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly wakers = new Set<() => void>();
@@ -142,7 +142,7 @@ export class RedisQuotaGate implements QuotaGate {
     return this.options.local.throttled(reading);
   }
 
-  /** Stops renewing leases; those still held expire within the lease TTL. */
+  /** Stops renewing leases, so those not yet settled expire within the lease TTL. */
   close(): void {
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
@@ -222,21 +222,26 @@ export class RedisQuotaGate implements QuotaGate {
       .finally(() => this.wake());
   }
 
+  /** Sleeps for `ms`, until this replica settles a call, or until the upload is aborted. */
   private sleep(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const done = () => {
+      const cleanUp = () => {
         clearTimeout(timer);
         this.wakers.delete(done);
         signal.removeEventListener('abort', onAbort);
+      };
+      const done = () => {
+        cleanUp();
         resolve();
       };
       const onAbort = () => {
-        done();
+        cleanUp();
         reject(signal.reason);
       };
       const timer = setTimeout(done, ms);
       this.wakers.add(done);
       signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
     });
   }
 
