@@ -95,7 +95,12 @@ export async function* readMultipart(
     ),
   );
   parser.on('partsLimit', () =>
-    queue.fail(new InvalidRequestError('too_many_parts', 'the request has too many parts')),
+    queue.fail(
+      new InvalidRequestError(
+        'too_many_parts',
+        `a request may carry at most ${options.maxFiles + options.maxFields} parts`,
+      ),
+    ),
   );
 
   const scanner = new Transform({
@@ -105,6 +110,9 @@ export async function* readMultipart(
       callback(null, chunk);
     },
   });
+  // busboy reports a malformed part header with an 'error' event and then closes. Recording
+  // the error at once keeps the close from ending the parts as if the body were complete.
+  parser.on('error', (error) => queue.fail(malformed(error)));
   pipeline(request, scanner, parser).then(
     () => queue.end(),
     (error: unknown) => queue.fail(malformed(error)),
@@ -120,11 +128,13 @@ function createParser(options: MultipartOptions): busboy.Busboy {
       headers: options.headers,
       // Browsers and curl send UTF-8 names in a plain filename= parameter, not Latin-1.
       defParamCharset: 'utf8',
+      // busboy marks a field truncated once its size reaches fieldSize, and emits partsLimit
+      // once the part count reaches parts, so both are set one above the maximum allowed.
       limits: {
         files: options.maxFiles,
         fields: options.maxFields,
-        fieldSize: options.maxFieldBytes,
-        parts: options.maxFiles + options.maxFields,
+        fieldSize: options.maxFieldBytes + 1,
+        parts: options.maxFiles + options.maxFields + 1,
         headerPairs: 20,
       },
     });
