@@ -21,15 +21,19 @@ export interface Subject {
   proxy: boolean;
 }
 
+/** Describes the compiled emulator as `npm run emulator` runs it, with no object kept. */
 export function emulatorSpec(): ServerSpec {
   return {
     name: 'emulator',
-    script: join(SERVERS, 'emulator.js'),
+    script: join(ROOT, 'dist', 'emulator', 'main.js'),
     env: {
+      EMULATOR_HOST: '127.0.0.1',
       EMULATOR_API_KEY: API_KEY,
       // High enough that no upload waits for the quota.
       EMULATOR_MINUTE_LIMIT: '1000000000',
       EMULATOR_DAY_LIMIT: '1000000000',
+      EMULATOR_KEEP_BODIES_UP_TO_BYTES: '0',
+      EMULATOR_LOG_LEVEL: 'warn',
     },
   };
 }
