@@ -62,6 +62,11 @@ export class QuotaPacer implements QuotaGate {
     this.now = options.now ?? Date.now;
   }
 
+  /** Reservations waiting in this pacer's queue. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
   reserve(
     calls: number,
     signal: AbortSignal,

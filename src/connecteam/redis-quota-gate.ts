@@ -134,12 +134,15 @@ export class RedisQuotaGate implements QuotaGate {
 
   observe(reading: RateLimitReading): void {
     this.options.local.observe(reading);
+    this.publishWaiting();
     this.record(reading, false);
   }
 
   throttled(reading: RateLimitReading): number {
     this.record(reading, true);
-    return this.options.local.throttled(reading);
+    const waitMs = this.options.local.throttled(reading);
+    this.publishWaiting();
+    return waitMs;
   }
 
   /** Stops renewing leases, so those not yet settled expire within the lease TTL. */
@@ -251,7 +254,12 @@ export class RedisQuotaGate implements QuotaGate {
 
   private countWaiting(delta: number): void {
     this.waiting += delta;
-    this.options.metrics.reservationsWaiting.set(this.waiting);
+    this.publishWaiting();
+  }
+
+  /** The local pacer sets the same gauge to its own queue, so both counts are added here. */
+  private publishWaiting(): void {
+    this.options.metrics.reservationsWaiting.set(this.waiting + this.options.local.waiting);
   }
 
   private exhausted(window: QuotaWindow, waitMs: number): QuotaExhaustedError {

@@ -114,6 +114,8 @@ describe('RedisQuotaGate', () => {
     const started = Date.now();
     const waiting = b.gate.reserve(2, signal);
     await sleep(100);
+    // A reading passes through the local pacer, whose empty queue must not reset the gauge.
+    b.gate.observe(minute(2, 2, 2_500));
     expect(await metricValue(b.metrics, 'connecteam_proxy_quota_reservations_waiting')).toBe(1);
     reservation.release();
 
