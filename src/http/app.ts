@@ -65,7 +65,11 @@ export function createApp(options: AppOptions): Express {
   // A JSON API serves no pages, so only the headers that matter for API responses are kept.
   app.use(
     helmet({
-      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      // Without useDefaults: false, helmet adds its page directives (script-src and others).
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      },
       crossOriginResourcePolicy: { policy: 'same-origin' },
     }),
   );
