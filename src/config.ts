@@ -179,6 +179,20 @@ function parseBaseUrl(raw: string): string {
   return url.toString().replace(/\/+$/, '');
 }
 
+/** Checks a Redis URL. The message leaves the value out, because the URL may hold a password. */
+function parseRedisUrl(raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '') {
+    throw new Error('must be a redis:// or rediss:// URL with a host, such as redis://redis:6379');
+  }
+  return raw;
+}
+
 /** Reads, validates and freezes the configuration; throws {@link ConfigError} listing every problem. */
 export function loadConfig(env: Env = process.env): Config {
   const read = new EnvReader(env);
@@ -259,7 +273,7 @@ export function loadConfig(env: Env = process.env): Config {
       headersTimeoutMs: read.seconds('HEADERS_TIMEOUT_SECONDS', keepAliveTimeoutMs / 1000 + 5, 1),
     },
     redis: {
-      url: read.optional('REDIS_URL'),
+      url: read.parse('REDIS_URL', read.optional('REDIS_URL'), parseRedisUrl, undefined),
       keyPrefix: read.string('REDIS_KEY_PREFIX', 'connecteam-upload-proxy:'),
       failurePolicy: failurePolicy === 'local' ? 'local' : 'fail-closed',
     },

@@ -244,11 +244,14 @@ describe('loadConfig', () => {
     ['UPLOAD_URL_ALLOWED_HOSTS', ' , ', 'UPLOAD_URL_ALLOWED_HOSTS: at least one'],
     ['QUOTA_STORE_FAILURE_POLICY', 'open', 'QUOTA_STORE_FAILURE_POLICY must be fail-closed or'],
     ['LOG_LEVEL', 'INFO', 'LOG_LEVEL must be one of'],
+    ['REDIS_URL', 'localhost:6379', 'REDIS_URL: must be a redis:// or rediss:// URL'],
+    ['REDIS_URL', 'http://:secret@redis:6379', 'REDIS_URL: must be a redis:// or rediss:// URL'],
   ])('rejects %s=%j', (name, value, expected) => {
     const problems = problemsOf({ ...REQUIRED, [name]: value });
 
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain(expected);
+    expect(problems[0]).not.toContain('secret');
   });
 });
 
