@@ -42,10 +42,8 @@ export async function* readMultipart(
   const parser = createParser(options);
   const offsets = new MultipartOffsets(boundary?.[1] ?? boundary?.[2] ?? '');
   const queue = new PartQueue();
-  let partIndex = 0;
 
   parser.on('field', (name, value, info) => {
-    partIndex += 1;
     if (info.valueTruncated) {
       queue.fail(
         new InvalidRequestError(
@@ -58,12 +56,14 @@ export async function* readMultipart(
     queue.push({ kind: 'field', name, value });
   });
   parser.on('file', (field, stream, info) => {
-    const index = partIndex;
-    partIndex += 1;
+    // busboy skips parts without a form-data disposition, so counting its events would not
+    // match the scanner's parts. If this file is the last part, it is also the latest part
+    // whose headers ended; if it is not, any size inferred for it turns out wrong and the
+    // transfer falls back, whichever start is used.
     const sizeIfLast =
       options.contentLength === undefined
         ? undefined
-        : offsets.sizeIfLast(index, options.contentLength);
+        : offsets.sizeIfLast(offsets.contentStarts.length - 1, options.contentLength);
     // busboy fails a cut-off or malformed part with a plain Error; the copy carries ours.
     const content = new PassThrough({ highWaterMark: 64 * 1024 });
     content.on('error', () => undefined); // the consumer sees the failure through its reads

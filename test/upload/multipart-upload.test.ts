@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { buildMultipart, MULTIPART_TYPE, type TestPart } from '../support/multipart';
+import { BOUNDARY, buildMultipart, MULTIPART_TYPE, type TestPart } from '../support/multipart';
 import { makePdf, makePng, makeZip, randomFile, sha256 } from '../support/files';
 import { send } from '../support/send';
 import { AUTH, startStack, type Stack } from '../support/stack';
@@ -258,6 +258,32 @@ describe('POST /v1/files with multipart/form-data', () => {
       { name: 'file', filename: 'y.bin', content: randomFile(10) },
     ]);
     expect(again.status).toBe(201);
+  });
+
+  it('infers the size right after a part busboy skips', async () => {
+    const content = randomFile(40_000);
+    const skipped = Buffer.from(
+      `--${BOUNDARY}\r\nContent-Type: text/plain\r\n\r\nno disposition\r\n`,
+    );
+    const body = Buffer.concat([
+      skipped,
+      buildMultipart([
+        { name: 'featureType', value: 'chat' },
+        { name: 'file', filename: 'after-skip.bin', content },
+      ]),
+    ]);
+    const wrongGuesses = stack.logs.find(
+      'file size inferred wrongly; uploading the disk copy',
+    ).length;
+    const response = await send(`${stack.url}/v1/files`, {
+      headers: { ...AUTH, 'content-type': MULTIPART_TYPE },
+      body,
+    });
+    expect(response.status).toBe(201);
+    expect(response.json.files[0].sha256).toBe(sha256(content));
+    expect(stack.logs.find('file size inferred wrongly; uploading the disk copy').length).toBe(
+      wrongGuesses,
+    );
   });
 
   it('leaves no disk copy behind', async () => {
