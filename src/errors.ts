@@ -151,7 +151,7 @@ export class StoreUnavailableError extends RetryLaterError {
   }
 }
 
-/** 502: Connecteam or the storage behind its upload URL answered with an error. */
+/** 502: Connecteam or the storage behind its upload URL responded with an error. */
 export class UpstreamError extends ProxyError {
   constructor(code: string, message: string, cause?: unknown) {
     super(502, code, message, { cause });
@@ -165,7 +165,7 @@ export class ShuttingDownError extends RetryLaterError {
   }
 }
 
-/** 504: Connecteam or storage did not answer in time, or the upload URL expired mid-transfer. */
+/** 504: Connecteam or storage timed out, or the upload URL expired mid-transfer. */
 export class UpstreamTimeoutError extends ProxyError {
   constructor(code: string, message: string, cause?: unknown) {
     super(504, code, message, { cause });
@@ -173,7 +173,7 @@ export class UpstreamTimeoutError extends ProxyError {
 }
 
 /**
- * The caller went away before the upload finished. Nothing is sent back, because nobody is
+ * The caller disconnected before the upload finished. No response is sent, because the socket is
  * listening; the error exists so that every layer stops and cleans up.
  */
 export class ClientAbortedError extends ProxyError {

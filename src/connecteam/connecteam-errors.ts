@@ -25,7 +25,7 @@ const OPERATION_NAMES: Record<ConnecteamOperation, string> = {
   get: 'get-file',
 };
 
-/** Maps a call that failed without an HTTP answer to a caller-facing error. */
+/** Maps a call that failed without an HTTP response to a caller-facing error. */
 export function networkFailure(
   operation: ConnecteamOperation,
   error: unknown,
@@ -39,7 +39,7 @@ export function networkFailure(
   if (isTimeout(error)) {
     return new UpstreamTimeoutError(
       'connecteam_timeout',
-      `Connecteam did not answer ${name} in time; retry later`,
+      `Connecteam timed out on ${name}; retry later`,
       error,
     );
   }
@@ -51,7 +51,7 @@ export function networkFailure(
 }
 
 /**
- * Maps an HTTP answer that is final (not retried) to a caller-facing error. The caller never
+ * Maps an HTTP response that is final (not retried) to a caller-facing error. The caller never
  * sees Connecteam's own text: it may quote our request, and is logged instead.
  */
 export function answerFailure(operation: ConnecteamOperation, status: number): ProxyError {
@@ -78,6 +78,6 @@ export function answerFailure(operation: ConnecteamOperation, status: number): P
   }
   return new UpstreamError(
     'connecteam_error',
-    `Connecteam answered ${name} with HTTP ${status}; retry later`,
+    `Connecteam responded to ${name} with HTTP ${status}; retry later`,
   );
 }

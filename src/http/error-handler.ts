@@ -3,8 +3,8 @@ import { ClientAbortedError, NotFoundError, ProxyError } from '../errors';
 import { PartialUploadError } from '../upload/receive-files';
 
 /**
- * The one place that turns errors into HTTP answers. Only {@link ProxyError} messages reach
- * the caller; anything else is a bug, logged with its stack and answered with a generic 500.
+ * Turns errors into HTTP responses, in this one place. Only {@link ProxyError} messages reach
+ * the caller. Anything else is a bug, logged with its stack and sent as a generic 500.
  */
 export function errorHandler(
   error: unknown,
@@ -16,12 +16,12 @@ export function errorHandler(
   const failure = error instanceof PartialUploadError ? error.failure : error;
   const known = toProxyError(failure);
   if (known instanceof ClientAbortedError) {
-    request.log.info({ err: failure }, 'client went away before the answer');
+    request.log.info({ err: failure }, 'client disconnected before the response');
     response.destroy();
     return;
   }
   if (response.headersSent) {
-    request.log.error({ err: failure }, 'request failed after the answer started');
+    request.log.error({ err: failure }, 'request failed after the response started');
     response.destroy();
     return;
   }

@@ -127,7 +127,7 @@ function bodyKind(contentType: string | undefined): 'multipart' | 'raw' {
   return 'raw';
 }
 
-/** Returns a controller that aborts when the caller goes away before the answer is sent. */
+/** Returns a controller that aborts when the caller disconnects before the response is sent. */
 function abortOnClose(response: Response): AbortController {
   const controller = new AbortController();
   response.on('close', () => {

@@ -5,7 +5,7 @@ import { ClientAbortedError } from '../errors';
 /**
  * Hands the request body to the upload pipeline through a stream that can be failed on its
  * own: when the proxy gives up on an upload (idle timeout, a limit), it detaches this stream
- * with the reason and can still answer on the open socket.
+ * with the reason and can still respond on the open socket.
  */
 export class RequestBody {
   readonly stream = new PassThrough({ highWaterMark: 64 * 1024 });
@@ -28,8 +28,8 @@ export class RequestBody {
 }
 
 /**
- * Deals with body bytes left unread after an early answer: reads and drops them for a short
- * while so the caller gets to read the answer, then closes the connection.
+ * Discards body bytes left unread after an early response for a short while, so the caller
+ * gets to read the response, then closes the connection.
  */
 export function discardRemainingBody(request: IncomingMessage, response: ServerResponse): void {
   if (request.complete || request.destroyed) return;

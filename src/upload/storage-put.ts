@@ -4,7 +4,7 @@ import { ClientAbortedError, ProxyError, UpstreamError, UpstreamTimeoutError } f
 import { isTimeout } from '../connecteam/connecteam-errors';
 import { statusClass, type Metrics } from '../metrics/metrics';
 
-/** A failed PUT to the pre-signed URL; `retryable` says whether a disk copy may try again. */
+/** A failed PUT to the pre-signed URL; `retryable` tells whether a disk copy may try again. */
 export class StorageError extends UpstreamError {
   constructor(
     code: string,
@@ -29,7 +29,7 @@ export class UploadUrlExpiredError extends UpstreamTimeoutError {
 
 export interface StoragePutOptions {
   connectTimeoutMs: number;
-  /** How long storage may take to answer once it has the whole body. */
+  /** Time storage may take to respond once it has the whole body. */
   responseTimeoutMs: number;
   metrics: Metrics;
 }
@@ -41,7 +41,7 @@ const MAX_ERROR_BYTES = 16 * 1024;
  * PUTs file bytes to a pre-signed storage URL. S3 rejects chunked bodies (501) and bodies
  * without a length (411), so the request always carries the exact Content-Length, and it
  * refuses any Content-Type other than the signed one (403), so the type is the one given to
- * Connecteam. Redirects are never followed: the answer is taken as it comes.
+ * Connecteam. Redirects are never followed, so a 3xx response fails the upload.
  */
 export class StoragePut {
   private readonly dispatcher: Dispatcher;
@@ -100,12 +100,7 @@ function storageNetworkFailure(error: unknown, signal: AbortSignal): ProxyError 
   }
   if (error instanceof ProxyError) return error;
   if (isTimeout(error)) {
-    return new StorageError(
-      'storage_timeout',
-      'storage did not answer the upload in time',
-      true,
-      error,
-    );
+    return new StorageError('storage_timeout', 'storage timed out on the upload', true, error);
   }
   return new StorageError(
     'storage_unreachable',
@@ -115,7 +110,7 @@ function storageNetworkFailure(error: unknown, signal: AbortSignal): ProxyError 
   );
 }
 
-/** Maps S3's answer to our error; only S3's error code, never its free text, reaches the caller. */
+/** Maps S3's error response to ours; only S3's error code, never its free text, reaches the caller. */
 export function storageAnswerFailure(status: number, document: string): ProxyError {
   const code = /<Code>([A-Za-z]{1,64})<\/Code>/.exec(document)?.[1] ?? 'unknown';
   const message = /<Message>([^<]{0,300})<\/Message>/.exec(document)?.[1] ?? '';
@@ -125,7 +120,7 @@ export function storageAnswerFailure(status: number, document: string): ProxyErr
   if (status >= 300 && status < 400) {
     return new StorageError(
       'storage_redirect',
-      `storage answered with a redirect (HTTP ${status}), which the proxy does not follow`,
+      `storage responded with a redirect (HTTP ${status}), which the proxy does not follow`,
       false,
     );
   }

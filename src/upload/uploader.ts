@@ -12,7 +12,7 @@ import type { Spool, SpoolFile } from './spool';
 import { StorageError, UploadUrlExpiredError, type StoragePut } from './storage-put';
 import { ByteMeter, fileTooLarge, transferFile } from './transfer';
 
-/** What Connecteam is told about a file. */
+/** The file metadata sent to Connecteam's generate-upload-url call. */
 export interface FileDescription {
   fileName: string;
   featureType: FeatureType;
@@ -26,7 +26,7 @@ export interface UploadedFile extends FileDescription {
   sha256: string;
 }
 
-/** How the proxy knows a file's size before its bytes arrive. */
+/** The source of a file's size before its bytes arrive. */
 export type KnownSize =
   { kind: 'declared'; bytes: number } | { kind: 'guessed'; bytes: number } | { kind: 'unknown' };
 
@@ -59,7 +59,7 @@ const SPOOLED_PUT_ATTEMPTS = 3;
 
 /**
  * Carries one file through Connecteam's three steps: reserve quota, generate the upload URL
- * just before the bytes flow, PUT the bytes, and complete only when storage holds all of them.
+ * just before the bytes flow, PUT the bytes, and complete only when storage has all of them.
  */
 export class Uploader {
   constructor(private readonly options: UploaderOptions) {}
