@@ -14,7 +14,7 @@ beforeAll(async () => {
     body: buildMultipart([
       { name: 'featureType', value: 'chat' },
       { name: 'a', filename: 'a.bin', content: randomFile(3000) },
-      { name: 'b', filename: 'b.bin', content: randomFile(3000) },
+      { name: 'b', filename: 'b.bin', content: randomFile(2000) },
     ]),
   });
   await send(`${stack.url}/v1/files?featureType=nope&fileName=x`, {
