@@ -89,6 +89,9 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
       // idle watch on the body catches callers that stop sending instead.
       requestTimeout: 0,
       headersTimeout: config.server.headersTimeoutMs,
+      // Node checks the headers timeout only this often (30 s by default), so a caller that
+      // trickles its headers would keep its socket up to 30 s past HEADERS_TIMEOUT_SECONDS.
+      connectionsCheckingInterval: 1_000,
       keepAliveTimeout: config.server.keepAliveTimeoutMs,
       maxHeaderSize: 16 * 1024,
     },
