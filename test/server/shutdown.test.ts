@@ -1,12 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator';
+import { exitCode, startChildProxy } from '../support/child-proxy';
 import { randomFile, sha256 } from '../support/files';
 import { send } from '../support/send';
-import { API_KEY, AUTH, TOKEN } from '../support/stack';
+import { API_KEY, AUTH } from '../support/stack';
 
 let emulator: Emulator;
 
@@ -18,56 +14,9 @@ afterAll(async () => {
   await emulator.close();
 });
 
-interface Child {
-  process: ChildProcess;
-  url: string;
-  lines: string[];
-}
-
-/** Runs the real entry point in a child process and waits until it listens. */
-async function startChild(env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: {
-      PATH: process.env.PATH,
-      CONNECTEAM_API_KEY: API_KEY,
-      CONNECTEAM_BASE_URL: emulator.apiUrl,
-      UPLOAD_URL_ALLOWED_HOSTS: emulator.storageOrigin,
-      PROXY_CLIENT_TOKENS: `alpha:${TOKEN}`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      SPOOL_DIR: mkdtempSync(join(tmpdir(), 'proxy-child-')),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: string[] = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const parts = buffered.split('\n');
-      buffered = parts.pop() ?? '';
-      for (const line of parts) {
-        lines.push(line);
-        const parsed = JSON.parse(line) as { msg?: string; url?: string };
-        if (parsed.msg === 'proxy listening' && parsed.url) resolve(parsed.url);
-      }
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`the proxy exited with ${code} before listening`)),
-    );
-  });
-  return { process: child, url, lines };
-}
-
-function exitCode(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return once(child, 'exit').then(([code]) => code as number | null);
-}
-
 describe('graceful shutdown on SIGTERM', () => {
   it('finishes the running upload, turns away new ones, and exits 0', async () => {
-    const child = await startChild({ SHUTDOWN_GRACE_SECONDS: '20' });
+    const child = await startChildProxy(emulator, { SHUTDOWN_GRACE_SECONDS: '20' });
     const content = randomFile(40 * 1024);
     const slowUpload = send(`${child.url}/v1/files?fileName=slow.bin&featureType=chat`, {
       headers: AUTH,
@@ -93,7 +42,7 @@ describe('graceful shutdown on SIGTERM', () => {
   });
 
   it('aborts uploads still running when the grace period ends, completing nothing', async () => {
-    const child = await startChild({ SHUTDOWN_GRACE_SECONDS: '0.5' });
+    const child = await startChildProxy(emulator, { SHUTDOWN_GRACE_SECONDS: '0.5' });
     const completesBefore = emulator.stats.completes;
     const stalled = send(`${child.url}/v1/files?fileName=stuck.bin&featureType=chat`, {
       headers: AUTH,
@@ -108,7 +57,7 @@ describe('graceful shutdown on SIGTERM', () => {
   });
 
   it('exits at once on a second signal', async () => {
-    const child = await startChild({ SHUTDOWN_GRACE_SECONDS: '60' });
+    const child = await startChildProxy(emulator, { SHUTDOWN_GRACE_SECONDS: '60' });
     const stalled = send(`${child.url}/v1/files?fileName=stuck.bin&featureType=chat`, {
       headers: AUTH,
       body: randomFile(50_000),
