@@ -119,9 +119,10 @@ class EnvReader {
     const raw = this.optional(name);
     if (raw === undefined) return fallbackSeconds * 1000;
     const value = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || value < minSeconds) {
+    if (!/^\d+(\.\d+)?$/.test(raw) || value < minSeconds || value > MAX_DURATION_SECONDS) {
       this.problems.push(
-        `${name} must be a number of seconds of at least ${minSeconds}, got "${raw}"`,
+        `${name} must be a number of seconds from ${minSeconds} to ${MAX_DURATION_SECONDS}, ` +
+          `got "${raw}"`,
       );
       return fallbackSeconds * 1000;
     }
@@ -141,6 +142,8 @@ class EnvReader {
 }
 
 const GIB = 1024 ** 3;
+/** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); one day is plenty for any setting. */
+const MAX_DURATION_SECONDS = 86_400;
 
 /**
  * Parses `PROXY_CLIENT_FEATURE_TYPES`: comma-separated `client:type|type` entries, for example
@@ -221,7 +224,19 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = read.string('LOG_LEVEL', 'info');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    read.problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
+    read.problems.push(
+      `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`,
+    );
+  }
+
+  const logFormat = read.string('LOG_FORMAT', 'json');
+  if (logFormat !== 'json' && logFormat !== 'pretty') {
+    read.problems.push(`LOG_FORMAT must be json or pretty, got "${logFormat}"`);
+  } else if (logFormat === 'pretty' && !isInstalled('pino-pretty')) {
+    read.problems.push(
+      'LOG_FORMAT=pretty needs the pino-pretty package, a development dependency that ' +
+        'production installs leave out; use json, or pipe the output through pino-pretty',
+    );
   }
 
   const config: Config = {
@@ -247,7 +262,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxFileBytes: read.integer('MAX_FILE_BYTES', GIB, 0),
     maxFilesPerRequest: read.integer('MAX_FILES_PER_REQUEST', 20, 1, 1000),
     logLevel,
-    logPretty: read.string('LOG_FORMAT', 'json') === 'pretty',
+    logPretty: logFormat === 'pretty',
     spool: {
       directory: read.string('SPOOL_DIR', join(tmpdir(), 'connecteam-upload-proxy')),
       maxBytes: read.integer('SPOOL_MAX_BYTES', 4 * GIB, 0),
@@ -289,6 +304,15 @@ export function loadConfig(env: Env = process.env): Config {
 
 // Skips Buffers such as the client token digests, because Object.freeze throws on a typed
 // array that has elements.
+function isInstalled(name: string): boolean {
+  try {
+    require.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function deepFreeze<T>(value: T): T {
   if (
     value !== null &&

@@ -62,6 +62,15 @@ export class NotFoundError extends ProxyError {
   }
 }
 
+/** 405: the route exists but not for this method; `Allow` lists the ones it takes. */
+export class MethodNotAllowedError extends ProxyError {
+  constructor(method: string, path: string, allowed: string) {
+    super(405, 'method_not_allowed', `${method} is not supported on ${path}; use ${allowed}`, {
+      headers: { Allow: allowed },
+    });
+  }
+}
+
 /** 409: a request with the same idempotency key is still running. */
 export class ConflictError extends ProxyError {
   constructor(code: string, message: string) {

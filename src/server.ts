@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { ConnecteamClient } from './connecteam/connecteam-client';
 import { createApp } from './http/app';
+import { answerClientError } from './http/client-error';
 import { UploadAdmission } from './http/upload-admission';
 import { createLogger } from './logger';
 import { Metrics } from './metrics/metrics';
@@ -98,6 +99,9 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     app,
   );
   server.maxConnections = config.limits.maxConnections;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+    answerClientError(error, socket, logger),
+  );
   server.listen(config.port, config.host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;

@@ -192,11 +192,11 @@ describe('loadConfig', () => {
     expect(problems).toEqual([
       'CONNECTEAM_API_KEY (or CONNECTEAM_API_KEY_FILE) is required',
       'PROXY_CLIENT_TOKENS (or PROXY_CLIENT_TOKENS_FILE) is required',
-      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"',
       'CONNECTEAM_BASE_URL: must be an http(s) URL, got "ftp://api.connecteam.com"',
       'PORT must be a whole number from 0 to 65535, got "99999"',
       `MAX_FILE_BYTES must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got "-1"`,
-      'SHUTDOWN_GRACE_SECONDS must be a number of seconds of at least 0, got "soon"',
+      'SHUTDOWN_GRACE_SECONDS must be a number of seconds from 0 to 86400, got "soon"',
     ]);
   });
 
@@ -220,16 +220,18 @@ describe('loadConfig', () => {
     ['MAX_CONCURRENT_UPLOADS_PER_CLIENT', '0', 'a whole number from 1 to'],
     ['MAX_CONNECTIONS', '0', 'a whole number from 1 to'],
     ['SPOOL_MAX_BYTES', '4GiB', 'a whole number from 0 to'],
-    ['QUOTA_MAX_WAIT_SECONDS', '-1', 'a number of seconds of at least 0'],
-    ['QUOTA_MAX_WAIT_SECONDS', '1.', 'a number of seconds of at least 0'],
-    ['CLIENT_IDLE_TIMEOUT_SECONDS', '0.01', 'a number of seconds of at least 0.05'],
-    ['UPSTREAM_CONNECT_TIMEOUT_SECONDS', '0', 'a number of seconds of at least 0.05'],
-    ['UPSTREAM_TIMEOUT_SECONDS', '0', 'a number of seconds of at least 0.05'],
-    ['STORAGE_RESPONSE_TIMEOUT_SECONDS', '0', 'a number of seconds of at least 0.05'],
-    ['GENERATE_RETRY_BUDGET_SECONDS', '1s', 'a number of seconds of at least 0'],
-    ['COMPLETE_RETRY_BUDGET_SECONDS', '1m', 'a number of seconds of at least 0'],
-    ['KEEP_ALIVE_TIMEOUT_SECONDS', '0.5', 'a number of seconds of at least 1'],
-    ['IDEMPOTENCY_TTL_SECONDS', '0', 'a number of seconds of at least 1'],
+    ['QUOTA_MAX_WAIT_SECONDS', '-1', 'a number of seconds from 0 to 86400'],
+    ['QUOTA_MAX_WAIT_SECONDS', '1.', 'a number of seconds from 0 to 86400'],
+    ['CLIENT_IDLE_TIMEOUT_SECONDS', '0.01', 'a number of seconds from 0.05 to 86400'],
+    ['UPSTREAM_CONNECT_TIMEOUT_SECONDS', '0', 'a number of seconds from 0.05 to 86400'],
+    ['UPSTREAM_TIMEOUT_SECONDS', '0', 'a number of seconds from 0.05 to 86400'],
+    ['STORAGE_RESPONSE_TIMEOUT_SECONDS', '0', 'a number of seconds from 0.05 to 86400'],
+    ['GENERATE_RETRY_BUDGET_SECONDS', '1s', 'a number of seconds from 0 to 86400'],
+    ['COMPLETE_RETRY_BUDGET_SECONDS', '1m', 'a number of seconds from 0 to 86400'],
+    ['SHUTDOWN_GRACE_SECONDS', '3000000', 'a number of seconds from 0 to 86400'],
+    ['LOG_FORMAT', 'yaml', 'json or pretty'],
+    ['KEEP_ALIVE_TIMEOUT_SECONDS', '0.5', 'a number of seconds from 1 to 86400'],
+    ['IDEMPOTENCY_TTL_SECONDS', '0', 'a number of seconds from 1 to 86400'],
   ])('rejects %s=%s', (name, value, expected) => {
     const problems = problemsOf({ ...REQUIRED, [name]: value });
 

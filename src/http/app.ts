@@ -127,7 +127,9 @@ function recordHttpMetrics(metrics: Metrics): express.RequestHandler {
         ? `${request.baseUrl}${String(request.route.path)}`
         : 'unmatched';
       const labels = { route, method: request.method };
-      metrics.httpRequests.inc({ ...labels, status_class: statusClass(response.statusCode) });
+      // A response cut off before it finished is counted apart, whatever status it was given.
+      const status = response.writableFinished ? statusClass(response.statusCode) : 'aborted';
+      metrics.httpRequests.inc({ ...labels, status_class: status });
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
     });
     next();

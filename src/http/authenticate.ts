@@ -15,7 +15,9 @@ function readCredential(request: Request): Presented | undefined {
   if (typeof apiKey === 'string' && apiKey !== '') return { token: apiKey };
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
-  const [scheme, value = ''] = header.trim().split(/\s+/, 2);
+  // RFC 9110 credentials are a scheme and one token: anything after a second space is invalid.
+  const [scheme, value = '', extra] = header.trim().split(/\s+/, 3);
+  if (extra !== undefined) return { token: '' };
   if (scheme?.toLowerCase() === 'bearer' && value !== '') return { token: value };
   if (scheme?.toLowerCase() === 'basic') {
     const decoded = Buffer.from(value, 'base64').toString('utf8');

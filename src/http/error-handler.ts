@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { ClientAbortedError, NotFoundError, ProxyError } from '../errors';
+import { ClientAbortedError, MethodNotAllowedError, NotFoundError, ProxyError } from '../errors';
 import { PartialUploadError } from '../upload/receive-files';
 
 /**
@@ -58,7 +58,18 @@ function toProxyError(error: unknown): ProxyError | undefined {
   return undefined;
 }
 
-/** Answers 404 in the same JSON shape for any route the proxy does not serve. */
+/** Methods each route takes, for a 405 that tells the caller which one to use. */
+const ROUTE_METHODS: Array<[RegExp, string]> = [
+  [/^\/v1\/files\/?$/, 'POST'],
+  [/^\/v1\/files\/[^/]+\/?$/, 'GET'],
+  [/^\/(healthz|readyz|metrics)\/?$/, 'GET'],
+];
+
+/** Answers 405 for a known route with another method, and 404 in JSON for anything else. */
 export function notFound(request: Request): never {
+  const allowed = ROUTE_METHODS.find(([pattern]) => pattern.test(request.path))?.[1];
+  if (allowed !== undefined && request.method !== allowed) {
+    throw new MethodNotAllowedError(request.method, request.path, allowed);
+  }
   throw new NotFoundError(`no route for ${request.method} ${request.path}`);
 }

@@ -75,9 +75,10 @@ export class StoragePut {
       });
     } catch (error) {
       body.destroy();
-      this.options.metrics.storageRequests.inc({
-        status_class: isTimeout(error) ? 'timeout' : 'network',
-      });
+      // A PUT the proxy abandoned itself (caller gone, wrong size) is no storage failure.
+      let status = isTimeout(error) ? 'timeout' : 'network';
+      if (signal.aborted) status = 'aborted';
+      this.options.metrics.storageRequests.inc({ status_class: status });
       throw storageNetworkFailure(error, signal);
     }
     this.options.metrics.storageRequests.inc({ status_class: statusClass(response.statusCode) });

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import request from 'supertest';
 import { API_KEY, AUTH, BETA_TOKEN, TOKEN, startStack, type Stack } from '../support/stack';
 
@@ -44,6 +45,11 @@ describe('client credentials', () => {
     expect(response.body.error.code).toBe('unauthorized');
   });
 
+  it('answers 401 for a Bearer header with extra words', async () => {
+    const response = await uploadWith({ authorization: `Bearer ${TOKEN} trailing words` });
+    expect(response.status).toBe(401);
+  });
+
   it('answers 403 naming the feature types the client may use', async () => {
     const response = await uploadWith({ authorization: `Bearer ${BETA_TOKEN}` });
     expect(response.status).toBe(403);
@@ -81,6 +87,38 @@ describe('health, readiness and metrics routes', () => {
     expect(response.headers['x-request-id']).toBe('trace-abc-123');
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('answers 405 with Allow for a known route and another method', async () => {
+    const response = await request(stack.url).put('/v1/files').set(AUTH).send('x');
+    expect(response.status).toBe(405);
+    expect(response.headers.allow).toBe('POST');
+    expect(response.body.error.message).toContain('use POST');
+  });
+
+  it.each([
+    ['a garbage request line', 'GARBAGE\r\n\r\n', 400],
+    [
+      'both Content-Length and chunked',
+      'POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+      400,
+    ],
+    [
+      '20 KB of headers',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+    ],
+  ])('answers %s with a JSON error', async (_case, raw, status) => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(stack.url).port), '127.0.0.1', () => socket.end(raw));
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    expect(text.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+    expect(text).toContain('application/json');
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBeDefined();
   });
 
   it('answers 404 in JSON for unknown routes', async () => {
