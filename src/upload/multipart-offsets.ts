@@ -1,3 +1,6 @@
+/** Part header bytes kept per part; busboy 1.6 stops parsing part headers at 16 KiB too. */
+const MAX_HEADER_BYTES = 16 * 1024;
+
 /**
  * Finds where each multipart part's content starts in the raw body, which busboy does not
  * report. A file sent without a declared size is assumed to be the last part, so its size is
@@ -10,6 +13,12 @@
 export class MultipartOffsets {
   /** Body offset of the first content byte of each part, in order. */
   readonly contentStarts: number[] = [];
+  /**
+   * Whether each part's headers carry a Content-Type. busboy reports text/plain for a part
+   * without one, which would hide the type the file's extension implies.
+   */
+  readonly declaresContentType: boolean[] = [];
+  private headerBytes: number[] = [];
   private readonly delimiter: Buffer;
   private readonly closingLength: number;
   private position = 0;
@@ -55,6 +64,9 @@ export class MultipartOffsets {
   }
 
   private step(byte: number, offset: number): void {
+    if (this.seekingHeaderEnd && this.headerBytes.length < MAX_HEADER_BYTES) {
+      this.headerBytes.push(byte);
+    }
     const pattern = this.seekingHeaderEnd ? MultipartOffsets.HEADER_END : this.delimiter;
     if (byte === pattern[this.matched]) {
       this.matched += 1;
@@ -65,7 +77,12 @@ export class MultipartOffsets {
     }
     if (this.matched === pattern.length) {
       this.matched = 0;
-      if (this.seekingHeaderEnd) this.contentStarts.push(offset + 1);
+      if (this.seekingHeaderEnd) {
+        this.contentStarts.push(offset + 1);
+        const headers = Buffer.from(this.headerBytes).toString('latin1');
+        this.declaresContentType.push(/(^|\r\n)content-type[ \t]*:/i.test(headers));
+        this.headerBytes = [];
+      }
       this.seekingHeaderEnd = !this.seekingHeaderEnd;
     }
   }

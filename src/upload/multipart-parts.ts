@@ -14,7 +14,8 @@ export type MultipartPart =
       stream: Readable;
       /** The part's filename, UTF-8 decoded, `filename*` preferred; undefined when absent. */
       fileName: string | undefined;
-      mimeType: string;
+      /** The part's own Content-Type; undefined when its headers have none. */
+      mimeType: string | undefined;
       /** The file's size if it is the request's last part, from Content-Length. */
       sizeIfLast: number | undefined;
     };
@@ -74,7 +75,7 @@ export async function* readMultipart(
       field,
       stream: content,
       fileName: info.filename,
-      mimeType: info.mimeType,
+      mimeType: offsets.declaresContentType.at(-1) === false ? undefined : info.mimeType,
       sizeIfLast,
     });
   });

@@ -286,6 +286,24 @@ describe('POST /v1/files with multipart/form-data', () => {
     );
   });
 
+  it('types a part without Content-Type by its extension', async () => {
+    const png = makePng();
+    const body = Buffer.concat([
+      Buffer.from(
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="featureType"\r\n\r\nchat\r\n` +
+          `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.png"\r\n\r\n`,
+      ),
+      png,
+      Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+    ]);
+    const response = await send(`${stack.url}/v1/files`, {
+      headers: { ...AUTH, 'content-type': MULTIPART_TYPE },
+      body,
+    });
+    expect(response.status).toBe(201);
+    expect(response.json.files[0].fileTypeHint).toBe('image/png');
+  });
+
   it('leaves no disk copy behind', async () => {
     expect(readdirSync(stack.spoolDir)).toEqual([]);
   });
