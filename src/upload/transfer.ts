@@ -46,7 +46,7 @@ export interface TransferResult {
   stored: boolean;
   /** Why storage does not hold the file, when `stored` is false. */
   failure?: unknown;
-  /** The complete disk copy, when one was written and the file ended normally. */
+  /** The complete disk copy, when storage does not hold the file but the copy has it all. */
   copy?: SpoolFile;
 }
 
@@ -101,21 +101,26 @@ export async function transferFile(
       context.idle.touch();
       meter.add(chunk);
       context.onBytes(chunk.length);
-      if (copyAlive) copyAlive = await copy!.write(chunk);
-      if (!putAlive) continue;
-      if (held !== undefined || meter.bytes > target.size) {
-        if (!target.guessed) throw sizeMismatch(target.size, 'more');
-        stopPut(new Error('the file is longer than its size inferred from Content-Length'));
-      } else if (meter.bytes === target.size) {
-        held = chunk;
-      } else {
-        context.idle.waitingOnStorage = true;
-        await writeChunk(body, chunk).catch(() => {
-          putAlive = false;
-        });
-        context.idle.waitingOnStorage = false;
-        if (!putAlive && !target.guessed) break;
+      // The disk copy and the PUT receive each chunk at the same time. The next chunk is read
+      // once both have taken this one.
+      const copied = copyAlive ? copy!.write(chunk) : undefined;
+      copied?.catch(() => undefined);
+      if (putAlive) {
+        if (held !== undefined || meter.bytes > target.size) {
+          if (!target.guessed) throw sizeMismatch(target.size, 'more');
+          stopPut(new Error('the file is longer than its size inferred from Content-Length'));
+        } else if (meter.bytes === target.size) {
+          held = chunk;
+        } else {
+          context.idle.waitingOnStorage = true;
+          await writeChunk(body, chunk).catch(() => {
+            putAlive = false;
+          });
+          context.idle.waitingOnStorage = false;
+        }
       }
+      if (copied !== undefined) copyAlive = await copied;
+      if (!putAlive && !target.guessed) break;
     }
   } catch (error) {
     abortPut.abort(error);
@@ -136,13 +141,16 @@ export async function transferFile(
   context.idle.waitingOnStorage = true;
   const stored = await put;
   context.idle.waitingOnStorage = false;
-  if (copyAlive) await copy!.finish();
+  // Once storage holds the file the copy is not needed, so the caller discards it without
+  // waiting for it to be flushed and closed first.
+  const fallback = copyAlive && !stored;
+  if (fallback) await copy!.finish();
   return {
     bytes: meter.bytes,
     sha256: meter.digest(),
     stored,
     failure: stored ? undefined : failure,
-    copy: copyAlive ? copy : undefined,
+    copy: fallback ? copy : undefined,
   };
 }
 
