@@ -10,6 +10,7 @@ import { cleanFileName } from './file-name';
 import { resolveFileType } from './file-type';
 import type { IdleWatch } from './idle-watch';
 import { readMultipart, type MultipartPart } from './multipart-parts';
+import { sizeMismatch } from './transfer';
 import { trackUpload } from './upload-tracking';
 import type { FileDescription, SpooledCopy, UploadedFile, Uploader } from './uploader';
 
@@ -94,13 +95,21 @@ export async function receiveMultipart(
             waitingForFeatureType.push({ copy, settings, part, resolve: (slot) => resolve(slot) }),
           ),
         );
+        context.idle.resume();
         continue;
       }
       context.authorizeFeatureType(settings.featureType);
-      const size = settings.size ?? part.sizeIfLast;
+      // An inferred size over the limit may still belong to a smaller file followed by more
+      // parts, so such a file goes to disk, where its real size is counted against the limit.
+      const inferred =
+        part.sizeIfLast !== undefined && part.sizeIfLast <= context.uploader.maxFileBytes
+          ? part.sizeIfLast
+          : undefined;
+      const size = settings.size ?? inferred;
       if (size === undefined) {
         const copy = await context.uploader.spoolWhole(part.stream, 'size_unknown', context);
         slots.push(uploadCopy(copy, part, settings, context));
+        context.idle.resume();
         continue;
       }
       const kind = settings.size === undefined ? 'guessed' : 'declared';
@@ -114,6 +123,9 @@ export async function receiveMultipart(
       );
       slots.push(slot);
       await slot;
+      // The upload paused the idle watch while it waited on Connecteam; the next part is the
+      // caller's to send again.
+      context.idle.resume();
     }
     if (waitingForFeatureType.length > 0) {
       throw new InvalidRequestError(
@@ -129,7 +141,12 @@ export async function receiveMultipart(
     }
     return await Promise.all(slots);
   } catch (error) {
-    for (const waiting of waitingForFeatureType) await waiting.copy.file.discard();
+    // Files still waiting for a featureType never get one, so their slots fail with the
+    // request. Left pending, they would keep withLanded, and the answer, waiting forever.
+    for (const waiting of waitingForFeatureType.splice(0)) {
+      await waiting.copy.file.discard();
+      waiting.resolve(Promise.reject(error));
+    }
     throw await withLanded(error, slots);
   } finally {
     context.idle.pause();
@@ -166,6 +183,9 @@ function uploadCopy(
   const slot = (async () => {
     const file = { ...describe(part, settings), featureType: settings.featureType! };
     context.authorizeFeatureType(file.featureType);
+    if (settings.size !== undefined && settings.size !== copy.size) {
+      throw sizeMismatch(settings.size, copy.size > settings.size ? 'more' : 'fewer');
+    }
     return trackUpload(
       context.metrics,
       context.log,
@@ -291,7 +311,12 @@ function rawSettings(headers: IncomingHttpHeaders, query: FileSettings): FileSet
 
 function fileNameFromDisposition(header: string): string | undefined {
   try {
-    return contentDisposition.parse(header).parameters.filename;
+    const name = contentDisposition.parse(header).parameters.filename;
+    if (name === undefined || /filename\*\s*=/i.test(header)) return name;
+    // Node hands header bytes over as Latin-1 characters, but curl and browsers send a plain
+    // filename= in UTF-8; bytes that are not valid UTF-8 are kept as Latin-1.
+    const utf8 = Buffer.from(name, 'latin1').toString('utf8');
+    return utf8.includes('\uFFFD') ? name : utf8;
   } catch {
     throw new InvalidRequestError(
       'invalid_content_disposition',

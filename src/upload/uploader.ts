@@ -64,6 +64,11 @@ const SPOOLED_PUT_ATTEMPTS = 3;
 export class Uploader {
   constructor(private readonly options: UploaderOptions) {}
 
+  /** The per-file limit, MAX_FILE_BYTES. */
+  get maxFileBytes(): number {
+    return this.options.maxFileBytes;
+  }
+
   /** Uploads a file while it arrives; the size comes from the caller or the request framing. */
   async uploadStreaming(
     source: Readable,
