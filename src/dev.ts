@@ -59,6 +59,7 @@ async function main(): Promise<void> {
       '',
       `Connecteam emulator: ${emulator.apiUrl}`,
       `Proxy:               ${proxy.url}`,
+      `Client:              dev`,
       `Client token:        ${DEV_TOKEN}`,
       '',
       'Upload a file:',
