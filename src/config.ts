@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FEATURE_TYPES, type FeatureType, parseFeatureType } from './connecteam/feature-types';
@@ -229,6 +230,11 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
+  // A listen address is an IP address: a name would need a DNS lookup just to start.
+  const host = read.string('HOST', '0.0.0.0');
+  if (isIP(host) === 0 && host !== 'localhost') {
+    read.problems.push(`HOST must be an IP address such as 0.0.0.0 or ::, got "${host}"`);
+  }
   const logFormat = read.string('LOG_FORMAT', 'json');
   if (logFormat !== 'json' && logFormat !== 'pretty') {
     read.problems.push(`LOG_FORMAT must be json or pretty, got "${logFormat}"`);
@@ -258,7 +264,7 @@ export function loadConfig(env: Env = process.env): Config {
     clients,
     clientFeatureTypes,
     port: read.integer('PORT', 8080, 0, 65535),
-    host: read.string('HOST', '0.0.0.0'),
+    host,
     maxFileBytes: read.integer('MAX_FILE_BYTES', GIB, 0),
     maxFilesPerRequest: read.integer('MAX_FILES_PER_REQUEST', 20, 1, 1000),
     logLevel,

@@ -230,6 +230,7 @@ describe('loadConfig', () => {
     ['COMPLETE_RETRY_BUDGET_SECONDS', '1m', 'a number of seconds from 0 to 86400'],
     ['SHUTDOWN_GRACE_SECONDS', '3000000', 'a number of seconds from 0 to 86400'],
     ['LOG_FORMAT', 'yaml', 'json or pretty'],
+    ['HOST', 'not-a-host', 'an IP address such as 0.0.0.0 or ::'],
     ['KEEP_ALIVE_TIMEOUT_SECONDS', '0.5', 'a number of seconds from 1 to 86400'],
     ['IDEMPOTENCY_TTL_SECONDS', '0', 'a number of seconds from 1 to 86400'],
   ])('rejects %s=%s', (name, value, expected) => {
