@@ -57,6 +57,7 @@ export function printReport(results: Results): void {
     ...throughputRows(results, large),
     ...cpuRows(results, large),
     ...memoryRows(results, small, large),
+    ...diskCopyRows(results),
     ...parallelRows(results),
     ...latencyRows(results),
   ];
@@ -144,6 +145,24 @@ function memoryRows(results: Results, small: string, large: string): Row[] {
     );
   }
   return rows;
+}
+
+/**
+ * Compares multipart uploads without and with a size field: only the first writes a disk
+ * copy alongside the PUT, so the difference is what the copy costs.
+ */
+function diskCopyRows(results: Results): Row[] {
+  const size = results.settings.largeSize;
+  const inferred = results.large.get('proxy-multipart')!;
+  const sized = results.large.get('proxy-multipart-sized')!;
+  const speedRatio = summarize(inferred.map((sample, i) => sized[i]!.ms / sample.ms));
+  const cpu = summarize(
+    inferred.map((sample, i) => (sample.cpuSeconds! - sized[i]!.cpuSeconds!) / (size / GIB)),
+  );
+  return [
+    info('a. disk copy cost: throughput without / with size field', format(speedRatio, 2)),
+    info('b. disk copy cost: CPU s/GiB added', format(cpu, 2, ' s')),
+  ];
 }
 
 function parallelRows(results: Results): Row[] {
