@@ -186,13 +186,7 @@ function uploadCopy(
     if (settings.size !== undefined && settings.size !== copy.size) {
       throw sizeMismatch(settings.size, copy.size > settings.size ? 'more' : 'fewer');
     }
-    return trackUpload(
-      context.metrics,
-      context.log,
-      start(context, file, copy.size, 'spooled'),
-      () => context.uploader.uploadSpooled(copy, file, context),
-      context.signal,
-    );
+    return uploadCopyRaw(copy, file, context);
   })();
   slot.catch(async () => copy.file.discard());
   return slot;

@@ -82,11 +82,7 @@ export class Uploader {
     // A guessed size is verified only when the part ends, so a copy is kept to fall back on.
     const copy = guessed ? spool.open('inferred_size', size.bytes) : undefined;
     try {
-      context.idle.pause();
-      const reservation = await this.step(
-        'quota_wait',
-        this.options.quota.reserve(2, context.signal),
-      );
+      const reservation = await this.reserveBothCalls(context);
       try {
         let target = await this.generate(file, reservation, context);
         context.idle.resume();
@@ -170,11 +166,7 @@ export class Uploader {
     context: UploadContext,
   ): Promise<UploadedFile> {
     try {
-      context.idle.pause();
-      const reservation = await this.step(
-        'quota_wait',
-        this.options.quota.reserve(2, context.signal),
-      );
+      const reservation = await this.reserveBothCalls(context);
       try {
         const first = await this.generate(file, reservation, context);
         const result = { bytes: copy.size, sha256: copy.sha256, stored: false, copy: copy.file };
@@ -309,6 +301,12 @@ export class Uploader {
     );
     this.options.metrics.fileSize.observe(result.bytes);
     return { fileId: target.fileId, ...file, size: result.bytes, sha256: result.sha256 };
+  }
+
+  /** Reserves generate and complete together; the caller is not idle while this waits. */
+  private reserveBothCalls(context: UploadContext): Promise<QuotaReservation> {
+    context.idle.pause();
+    return this.step('quota_wait', this.options.quota.reserve(2, context.signal));
   }
 
   private async step<T>(step: UploadStep, work: Promise<T>): Promise<T> {
