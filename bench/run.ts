@@ -48,7 +48,7 @@ function parseArguments(args: string[]): Settings {
     smallSize: 16 * MIB,
     smallRuns: quick ? 2 : 5,
     largeSize: quick ? 256 * MIB : GIB,
-    largeRuns: quick ? 2 : 5,
+    largeRuns: quick ? 2 : 7,
     parallelCount: 64,
     parallelSize: 16 * MIB,
     parallelRuns: quick ? 1 : 3,
