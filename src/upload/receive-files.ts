@@ -1,11 +1,10 @@
-import contentDisposition from 'content-disposition';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FeatureType } from '../connecteam/feature-types';
 import { InvalidRequestError, ProxyError } from '../errors';
 import type { Metrics } from '../metrics/metrics';
-import { FileParameters, parseParameter, parseSize, type FileSettings } from './file-parameters';
+import { FileParameters, type FileSettings } from './file-parameters';
 import { cleanFileName } from './file-name';
 import { resolveFileType } from './file-type';
 import type { IdleWatch } from './idle-watch';
@@ -186,13 +185,14 @@ function uploadCopy(
     if (settings.size !== undefined && settings.size !== copy.size) {
       throw sizeMismatch(settings.size, copy.size > settings.size ? 'more' : 'fewer');
     }
-    return uploadCopyRaw(copy, file, context);
+    return uploadFromDisk(copy, file, context);
   })();
   slot.catch(async () => copy.file.discard());
   return slot;
 }
 
-function start(
+/** The fields of an upload's started log line. */
+export function start(
   context: ReceiveContext,
   file: FileDescription,
   size: number | undefined,
@@ -208,54 +208,8 @@ async function withLanded(error: unknown, slots: Slot[]): Promise<unknown> {
   return landed.length > 0 ? new PartialUploadError(error as Error, landed) : error;
 }
 
-/**
- * Receives a raw body as one file, for legacy clients: `curl -T` or `--data-binary`. Its name
- * and feature type come from the query, or Content-Disposition and X-Feature-Type.
- */
-export async function receiveRaw(
-  body: Readable,
-  headers: IncomingHttpHeaders,
-  context: ReceiveContext,
-): Promise<UploadedFile[]> {
-  const settings = rawSettings(headers, context.query);
-  if (settings.featureType === undefined) {
-    throw new InvalidRequestError(
-      'missing_feature_type',
-      `featureType is required: add ?featureType= or an X-Feature-Type header (chat, shiftscheduler, users or quicktasks)`,
-    );
-  }
-  context.authorizeFeatureType(settings.featureType);
-  if (settings.fileName === undefined) {
-    throw new InvalidRequestError(
-      'missing_file_name',
-      'fileName is required for a raw body: add ?fileName= or Content-Disposition: attachment; filename=...',
-    );
-  }
-  const fileName = cleanFileName(settings.fileName);
-  const file: FileDescription = {
-    fileName,
-    featureType: settings.featureType,
-    fileTypeHint: resolveFileType(settings.fileTypeHint, headers['content-type'], fileName),
-  };
-  const size = settings.size;
-  const source = body;
-  if (size === undefined) {
-    const copy = await context.uploader.spoolWhole(source, 'size_unknown', context);
-    return [await uploadCopyRaw(copy, file, context)];
-  }
-  return [
-    await trackUpload(
-      context.metrics,
-      context.log,
-      start(context, file, size, 'streamed'),
-      () =>
-        context.uploader.uploadStreaming(source, file, { kind: 'declared', bytes: size }, context),
-      context.signal,
-    ),
-  ];
-}
-
-function uploadCopyRaw(
+/** Uploads a complete disk copy between the started and finished log lines. */
+export function uploadFromDisk(
   copy: SpooledCopy,
   file: FileDescription,
   context: ReceiveContext,
@@ -267,54 +221,4 @@ function uploadCopyRaw(
     () => context.uploader.uploadSpooled(copy, file, context),
     context.signal,
   );
-}
-
-function rawSettings(headers: IncomingHttpHeaders, query: FileSettings): FileSettings {
-  const settings: FileSettings = { ...query };
-  const header = headers['x-feature-type'];
-  if (header !== undefined) {
-    const fromHeader = parseParameter(
-      'featureType',
-      String(header),
-      'header X-Feature-Type',
-    ).featureType;
-    if (settings.featureType !== undefined && settings.featureType !== fromHeader) {
-      throw new InvalidRequestError(
-        'conflicting_parameter',
-        'featureType in the query and X-Feature-Type differ; send one of them',
-      );
-    }
-    settings.featureType = fromHeader;
-  }
-  if (settings.fileName === undefined && headers['content-disposition'] !== undefined) {
-    settings.fileName = fileNameFromDisposition(headers['content-disposition']);
-  }
-  const length = headers['content-length'];
-  if (length !== undefined) {
-    const bytes = parseSize(length, 'Content-Length');
-    if (settings.size !== undefined && settings.size !== bytes) {
-      throw new InvalidRequestError(
-        'size_mismatch',
-        `query parameter size (${settings.size}) differs from Content-Length (${bytes}); drop size or fix it`,
-      );
-    }
-    settings.size = bytes;
-  }
-  return settings;
-}
-
-function fileNameFromDisposition(header: string): string | undefined {
-  try {
-    const name = contentDisposition.parse(header).parameters.filename;
-    if (name === undefined || /filename\*\s*=/i.test(header)) return name;
-    // Node hands header bytes over as Latin-1 characters, but curl and browsers send a plain
-    // filename= in UTF-8; bytes that are not valid UTF-8 are kept as Latin-1.
-    const utf8 = Buffer.from(name, 'latin1').toString('utf8');
-    return utf8.includes('\uFFFD') ? name : utf8;
-  } catch {
-    throw new InvalidRequestError(
-      'invalid_content_disposition',
-      'Content-Disposition is malformed; send attachment; filename="name.ext"',
-    );
-  }
 }
