@@ -34,8 +34,14 @@ export class RequestBody {
 export function discardRemainingBody(request: IncomingMessage, response: ServerResponse): void {
   if (request.complete || request.destroyed) return;
   response.setHeader('Connection', 'close');
+  const socket = request.socket;
+  // Node ends and destroys a closing connection as soon as the response is written. Body bytes
+  // that arrive after that make the kernel reset the connection, and a reset can discard the
+  // response before the caller reads it. So the socket only ends its sending side here, and
+  // closes once the caller closes its side or the grace period is over.
+  socket.destroySoon = () => socket.end();
   request.resume();
-  const timer = setTimeout(() => request.destroy(), 2_000);
+  const timer = setTimeout(() => socket.destroy(), 2_000);
   timer.unref();
-  request.once('end', () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
 }
