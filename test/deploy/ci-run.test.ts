@@ -31,7 +31,14 @@ describe('.ci/run', () => {
   });
 
   test('runs every check in order', () => {
-    const steps = ['npm ci', 'npm run lint', 'npm run typecheck', 'npm run build', 'npm test'];
+    const steps = [
+      'npm ci',
+      '.ci/audit',
+      'npm run lint',
+      'npm run typecheck',
+      'npm run build',
+      'npm test',
+    ];
     const positions = steps.map((step) =>
       commands.findIndex((command) => command.startsWith(step)),
     );
