@@ -136,7 +136,7 @@ function createParser(options: MultipartOptions): busboy.Busboy {
         fields: options.maxFields,
         fieldSize: options.maxFieldBytes + 1,
         parts: options.maxFiles + options.maxFields + 1,
-        headerPairs: 20,
+        // busboy 1.6 ignores headerPairs for multipart; it caps each part's headers at 16 KiB.
       },
     });
   } catch (error) {
