@@ -100,8 +100,10 @@ export class SpoolFile {
   /** Flushes and closes the file so it can be read back. */
   async finish(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
+      // end() passes on an earlier failure (a failed open or write, which the constructor's
+      // listener keeps quiet), so a copy that never reached the disk is not taken as whole.
       this.stream.once('error', reject);
-      this.stream.end(() => resolve());
+      this.stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
     });
   }
 
