@@ -162,14 +162,17 @@ describe('client disconnects', () => {
     const metrics = async () => stack.proxy.metrics.registry.metrics();
     const inFlight = async () => (await stack.proxy.metrics.uploadsInFlight.get()).values[0]?.value;
     await settle(async () => (await inFlight()) === 0);
-    // Pooled keep-alive connections to storage close after undici's 4 s idle timeout.
+    // A leak of one descriptor per upload would show as 100 or more. Up to 10 pooled keep-alive
+    // connections to the emulator's API (both ends live in this process) may stay open for the
+    // client's 30 s idle timeout, so the bound leaves room for them but not for a leak.
+    const bound = descriptorsBefore + 24;
     await settle(() => openDescriptors() <= descriptorsBefore + 2, 8_000);
     expect(stack.emulator.stats.completes).toBe(0);
     const connections = await new Promise<number>((resolve) =>
       stack.proxy.server.getConnections((_error, count) => resolve(count)),
     );
     expect(connections).toBe(0);
-    expect(openDescriptors()).toBeLessThanOrEqual(descriptorsBefore + 2);
+    expect(openDescriptors()).toBeLessThanOrEqual(bound);
     expect(readdirSync(stack.spoolDir)).toEqual([]);
     const text = await metrics();
     expect(text).toMatch(/connecteam_proxy_uploads_in_flight 0/);
