@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import type { ConnecteamClient, UploadUrl } from '../connecteam/connecteam-client';
 import type { FeatureType } from '../connecteam/feature-types';
 import type { QuotaGate, QuotaReservation } from '../connecteam/quota-pacer';
-import { InvalidRequestError, LengthRequiredError, ProxyError, UpstreamError } from '../errors';
+import {
+  ClientAbortedError,
+  InvalidRequestError,
+  LengthRequiredError,
+  ProxyError,
+  UpstreamError,
+} from '../errors';
 import { redactUrl } from '../logger';
 import type { Metrics, SpoolReason, UploadStep } from '../metrics/metrics';
 import { isAllowedOrigin, type OriginPattern } from './allowed-origins';
@@ -78,6 +84,9 @@ export class Uploader {
   ): Promise<UploadedFile> {
     const { maxFileBytes, spool } = this.options;
     if (size.bytes > maxFileBytes) throw fileTooLarge(maxFileBytes);
+    // The upload URL is valid for 300 s and each one costs quota, so it is requested only once
+    // the file's first bytes are here: a caller that sends headers and stalls costs no call.
+    if (size.bytes > 0) await firstBytes(source, context);
     const guessed = size.kind === 'guessed';
     // A guessed size is verified only when the part ends, so a copy is kept to fall back on.
     const copy = guessed ? spool.open('inferred_size', size.bytes) : undefined;
@@ -317,4 +326,27 @@ export class Uploader {
       stop();
     }
   }
+}
+
+/** Resolves once the source has bytes to read or has ended; the idle watch covers the wait. */
+function firstBytes(source: Readable, context: UploadContext): Promise<void> {
+  if (source.readableLength > 0 || source.readableEnded) return Promise.resolve();
+  context.idle.resume();
+  return new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      source.off('readable', onReadable);
+      source.off('end', onReadable);
+      source.off('error', done);
+      source.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onReadable = () => done();
+    // A stream destroyed without an error would leave the wait hanging; fail it as cut off.
+    const onClose = () => done(source.errored ?? new ClientAbortedError());
+    source.on('readable', onReadable);
+    source.on('end', onReadable);
+    source.on('error', done);
+    source.on('close', onClose);
+  });
 }

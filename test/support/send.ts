@@ -73,6 +73,10 @@ async function writeBody(
     req.destroy();
     return;
   }
-  if (options.stallAfterBytes !== undefined) return;
+  if (options.stallAfterBytes !== undefined) {
+    // Without a body write, node:http would hold the headers back too.
+    req.flushHeaders();
+    return;
+  }
   req.end();
 }

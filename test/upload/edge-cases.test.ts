@@ -95,6 +95,17 @@ describe('POST /v1/files edge cases', () => {
     expect(status).toBe(408);
   });
 
+  it('asks for no upload URL while a raw body has not started', async () => {
+    const generates = stack.emulator.stats.calls.generate.total;
+    const response = await send(`${stack.url}/v1/files?fileName=s.bin&featureType=chat`, {
+      headers: AUTH,
+      body: randomFile(5000),
+      stallAfterBytes: 0,
+    });
+    expect(response.status).toBe(408);
+    expect(stack.emulator.stats.calls.generate.total).toBe(generates);
+  });
+
   it('reads a plain UTF-8 filename in a raw body’s Content-Disposition', async () => {
     const response = await send(`${stack.url}/v1/files`, {
       headers: {
