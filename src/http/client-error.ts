@@ -16,9 +16,9 @@ const PROBLEMS: Record<string, { status: number; code: string; message: string }
 };
 
 /**
- * Answers requests that Node's HTTP parser rejects before express sees them (malformed request
- * lines, oversized headers, slow headers) in the proxy's JSON error shape instead of a bare
- * status line, then closes the connection.
+ * Responds in the proxy's JSON error shape, instead of a bare status line, to requests that
+ * Node's HTTP parser rejects before express sees them (malformed request lines, oversized or
+ * slow headers), then closes the connection.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {

@@ -28,7 +28,7 @@ function uploadMultipart(body: Buffer) {
 }
 
 describe('POST /v1/files edge cases', () => {
-  it('answers 400 at once when no featureType ever comes, and frees the upload slot', async () => {
+  it('rejects a file never given a featureType', async () => {
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const response = await uploadMultipart(
         buildMultipart([{ name: 'file', filename: 'a.bin', content: randomFile(1000) }]),
@@ -50,7 +50,7 @@ describe('POST /v1/files edge cases', () => {
     expect(response.json.error.code).toBe('size_mismatch');
   });
 
-  it('lands two files whose inferred sizes exceed the limit but whose real sizes do not', async () => {
+  it('lands files whose inferred size exceeds the limit', async () => {
     const first = randomFile(12_000);
     const second = randomFile(12_000);
     const response = await uploadMultipart(
