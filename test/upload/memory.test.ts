@@ -67,12 +67,15 @@ function uploadGenerated(size: number): Promise<number> {
 }
 
 describe('memory while streaming', () => {
-  it('stays flat when the file grows from 16 MiB to 256 MiB', async () => {
+  it('stays flat when the file grows from 16 MiB to 512 MiB', async () => {
+    // The first upload warms up the code paths; the second sets the baseline.
+    expect(await uploadGenerated(16 * 1024 * 1024)).toBe(201);
     expect(await uploadGenerated(16 * 1024 * 1024)).toBe(201);
     const afterSmall = peakRssBytes();
-    expect(await uploadGenerated(256 * 1024 * 1024)).toBe(201);
+    expect(await uploadGenerated(512 * 1024 * 1024)).toBe(201);
     const afterLarge = peakRssBytes();
-    // A buffering proxy would grow by the file's 240 MiB difference; allow a little GC slack.
-    expect(afterLarge - afterSmall).toBeLessThan(32 * 1024 * 1024);
+    // A buffering proxy would grow by the 496 MiB difference. Garbage collection timing moves
+    // the peak by a few tens of MiB from run to run, hence the margin.
+    expect(afterLarge - afterSmall).toBeLessThan(64 * 1024 * 1024);
   });
 });
