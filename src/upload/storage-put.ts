@@ -1,18 +1,19 @@
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import { ClientAbortedError, ProxyError, UpstreamError, UpstreamTimeoutError } from '../errors';
+import { ClientAbortedError, ProxyError, UpstreamTimeoutError } from '../errors';
 import { isTimeout } from '../connecteam/connecteam-errors';
 import { statusClass, type Metrics } from '../metrics/metrics';
 
 /** A failed PUT to the pre-signed URL; `retryable` tells whether a disk copy may try again. */
-export class StorageError extends UpstreamError {
+export class StorageError extends ProxyError {
   constructor(
     code: string,
     message: string,
     readonly retryable: boolean,
     cause?: unknown,
+    status: 502 | 504 = 502,
   ) {
-    super(code, message, cause);
+    super(status, code, message, { cause });
   }
 }
 
@@ -101,7 +102,7 @@ function storageNetworkFailure(error: unknown, signal: AbortSignal): ProxyError 
   }
   if (error instanceof ProxyError) return error;
   if (isTimeout(error)) {
-    return new StorageError('storage_timeout', 'storage timed out on the upload', true, error);
+    return new StorageError('storage_timeout', 'storage timed out on the upload', true, error, 504);
   }
   return new StorageError(
     'storage_unreachable',

@@ -28,6 +28,7 @@ export function outcomeOf(error: unknown): UploadOutcome {
   if (error instanceof QuotaExhaustedError || error instanceof RetryLaterError) return 'throttled';
   if (error instanceof UploadUrlExpiredError) return 'expired';
   if (error instanceof UpstreamTimeoutError) return 'timeout';
+  if (error instanceof ProxyError && error.status === 504) return 'timeout';
   if (error instanceof ProxyError && error.status < 500) return 'rejected';
   return 'failed';
 }
