@@ -58,7 +58,7 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 /**
  * Calls Connecteam's Attachments API with the proxy's key, paced by the shared quota and
  * retried where that is safe: 5xx, network errors and timeouts with backoff, throttling after
- * the quota resets. Other 4xx answers are final.
+ * the quota resets. Other 4xx responses are final.
  */
 export class ConnecteamClient {
   private readonly dispatcher: Dispatcher;
@@ -202,13 +202,13 @@ export class ConnecteamClient {
       operation: spec.operation,
       status_class: statusClass(status),
     });
-    context.log.debug({ operation: spec.operation, status }, 'connecteam answered');
+    context.log.debug({ operation: spec.operation, status }, 'connecteam responded');
     if (status === 429) return { kind: 'throttled', throttleKind: '429' };
     if (status >= 200 && status < 300) {
       const data =
         isObject(payload) && isObject(payload.data) ? spec.parse(payload.data) : undefined;
       if (data !== undefined) return { kind: 'ok', value: data };
-      // Connecteam has answered 200 with {"detail": "Too many requests"} instead of a 429.
+      // Connecteam has been seen to respond 200 with {"detail": "Too many requests"} instead of a 429.
       this.options.quota.throttled(reading);
       return { kind: 'throttled', throttleKind: 'ok_200' };
     }

@@ -2,15 +2,15 @@ import { QuotaExhaustedError } from '../errors';
 import type { Metrics, QuotaWindow } from '../metrics/metrics';
 import type { RateLimitReading, WindowReading } from './rate-limit-headers';
 
-/** Calls reserved for one upload; each unit is settled once its call has an answer. */
+/** Calls reserved for one upload; each unit is settled once its call has a response. */
 export interface QuotaReservation {
-  /** Marks one reserved call as answered, so its cost now shows in Connecteam's headers. */
+  /** Marks one reserved call as done, so its cost now shows in Connecteam's headers. */
   settle(answered: boolean): void;
   /** Gives back every unit not settled yet, for calls that will not be made. */
   release(): void;
 }
 
-/** What an upload needs from the quota, whichever store keeps it. */
+/** The quota operations an upload needs, whichever store keeps the state. */
 export interface QuotaGate {
   /** Waits, within the configured bound, until `calls` API calls fit in every window. */
   reserve(calls: number, signal: AbortSignal, options?: ReserveOptions): Promise<QuotaReservation>;
@@ -52,7 +52,7 @@ export interface QuotaPacerOptions {
  */
 export class QuotaPacer implements QuotaGate {
   private readonly windows: Partial<Record<QuotaWindow, WindowReading>> = {};
-  /** Reserved calls whose answers have not been seen yet. */
+  /** Reserved calls whose responses have not been seen yet. */
   private outstanding = 0;
   private readonly queue: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -119,7 +119,7 @@ export class QuotaPacer implements QuotaGate {
       if (current === undefined || next.resetAtMs > current.resetAtMs) {
         this.windows[window] = { ...next };
       } else if (next.resetAtMs === current.resetAtMs) {
-        // Answers can arrive out of order; within one window the lowest remaining is the newest.
+        // Responses can arrive out of order, so within one window the lowest remaining is the newest.
         current.remaining = Math.min(current.remaining, next.remaining);
         current.limit = next.limit;
       }
@@ -153,7 +153,7 @@ export class QuotaPacer implements QuotaGate {
         if (unsettled === 0) return;
         unsettled -= 1;
         this.outstanding -= 1;
-        // An answered call's cost shows only once its headers are observed, and observe()
+        // A finished call's cost shows only once its headers are observed, and observe()
         // serves the queue then. Serving it here would let a waiter spend that budget twice.
         if (answered) return;
         this.chargeUnanswered();
@@ -167,7 +167,7 @@ export class QuotaPacer implements QuotaGate {
     };
   }
 
-  /** A call without an answer may still have counted at Connecteam; assume it did. */
+  /** Charges a call that got no response, because it may still have counted at Connecteam. */
   private chargeUnanswered(): void {
     for (const window of ['minute', 'day'] as const) {
       const reading = this.windows[window];
@@ -198,7 +198,7 @@ export class QuotaPacer implements QuotaGate {
   private fits(calls: number, now: number): boolean {
     const minute = this.remaining('minute', now);
     const day = this.remaining('day', now);
-    // Until Connecteam has told us the budget, let one upload through at a time to learn it.
+    // Until Connecteam's headers have shown the budget, one upload at a time goes through to learn it.
     if (minute === undefined && day === undefined) return this.outstanding === 0;
     return Math.min(minute ?? Infinity, day ?? Infinity) - this.outstanding >= calls;
   }

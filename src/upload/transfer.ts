@@ -44,7 +44,7 @@ export interface TransferResult {
   sha256: string;
   /** True when storage accepted exactly the file's bytes. */
   stored: boolean;
-  /** Why storage does not hold the file, when `stored` is false. */
+  /** The reason storage lacks the file, when `stored` is false. */
   failure?: unknown;
   /** The complete disk copy, when storage does not hold the file but the copy has it all. */
   copy?: SpoolFile;
@@ -141,7 +141,7 @@ export async function transferFile(
   context.idle.waitingOnStorage = true;
   const stored = await put;
   context.idle.waitingOnStorage = false;
-  // Once storage holds the file the copy is not needed, so the caller discards it without
+  // Once storage has the file the copy is not needed, so the caller discards it without
   // waiting for it to be flushed and closed first.
   const fallback = copyAlive && !stored;
   if (fallback) await copy!.finish();
