@@ -14,6 +14,9 @@ import { Spool } from './upload/spool';
 import { StoragePut } from './upload/storage-put';
 import { Uploader } from './upload/uploader';
 
+/** How long aborted uploads get to clean up once the grace period is over. */
+const CLEANUP_WAIT_MS = 5_000;
+
 /** A running proxy. */
 export interface ProxyServer {
   url: string;
@@ -134,6 +137,16 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
+      // Closing the sockets aborts the uploads left; their cleanup (PUT aborts, disk copies
+      // deleted, outcomes counted) still has to run before the process may exit.
+      let cleanupTimer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        drain,
+        new Promise<void>((resolve) => {
+          cleanupTimer = setTimeout(resolve, CLEANUP_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(cleanupTimer);
       await Promise.all([client.close(), storage.close(), shared.close()]);
       logger.info('proxy stopped');
     })();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -31,15 +32,21 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket, 
     message:
       'the HTTP request is malformed; check the request line, Content-Length and Transfer-Encoding',
   };
+  // The request never got far enough for its own X-Request-Id to be read, so one is made.
+  const requestId = randomUUID();
   log.info(
-    { code: error.code, remoteAddress: socket.remoteAddress },
+    { code: error.code, requestId, remoteAddress: socket.remoteAddress },
     'malformed HTTP request rejected',
   );
-  const body = JSON.stringify({ error: { code: problem.code, message: problem.message } });
+  const body = JSON.stringify({
+    error: { code: problem.code, message: problem.message },
+    requestId,
+  });
   socket.end(
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\n` +
       'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
       body,
   );

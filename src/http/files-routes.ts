@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics/metrics';
 import { readQueryParameters } from '../upload/file-parameters';
 import type { IdempotencyStore } from '../idempotency/idempotency-store';
 import { IdleWatch } from '../upload/idle-watch';
-import { receiveMultipart, type ReceiveContext } from '../upload/receive-files';
+import { PartialUploadError, receiveMultipart, type ReceiveContext } from '../upload/receive-files';
 import { receiveRaw } from '../upload/receive-raw';
 import type { Uploader } from '../upload/uploader';
 import { idempotentRequests } from './idempotency';
@@ -106,7 +106,12 @@ async function uploadFiles(
     response.status(201).json({ files });
   } catch (error) {
     if (controller.signal.aborted && !(controller.signal.reason instanceof ClientAbortedError)) {
-      throw controller.signal.reason;
+      // The abort's reason (idle caller, stalled storage) is what the caller must hear, but
+      // files that landed before it still belong in the response.
+      const reason = controller.signal.reason as Error;
+      throw error instanceof PartialUploadError
+        ? new PartialUploadError(reason, error.landed)
+        : reason;
     }
     throw error;
   } finally {

@@ -47,7 +47,9 @@ export async function trackUpload(
   const started = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
   metrics.uploadsInFlight.inc();
-  log.info(start, 'upload started');
+  // The request's child logger already carries the client.
+  const { client, ...fields } = start;
+  log.info(fields, 'upload started');
   const labels = { client: start.client, feature_type: start.featureType };
   try {
     const file = await work();

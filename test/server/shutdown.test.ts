@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator';
 import { exitCode, startChildProxy } from '../support/child-proxy';
 import { randomFile, sha256 } from '../support/files';
@@ -49,11 +50,19 @@ describe('graceful shutdown on SIGTERM', () => {
       body: randomFile(50_000),
       stallAfterBytes: 10_000,
     }).catch((error: Error) => error);
+    // A chunked body goes to a disk copy, which must be gone once the process has exited.
+    const spooling = send(`${child.url}/v1/files?fileName=chunked.bin&featureType=chat`, {
+      headers: AUTH,
+      body: randomFile(50_000),
+      chunked: true,
+      stallAfterBytes: 20_000,
+    }).catch((error: Error) => error);
     await new Promise((resolve) => setTimeout(resolve, 300));
     child.process.kill('SIGTERM');
     expect(await exitCode(child.process)).toBe(0);
-    await stalled;
+    await Promise.all([stalled, spooling]);
     expect(emulator.stats.completes).toBe(completesBefore);
+    expect(readdirSync(child.spoolDir)).toEqual([]);
   });
 
   it('exits at once on a second signal', async () => {

@@ -10,6 +10,7 @@ export interface ChildProxy {
   process: ChildProcess;
   url: string;
   lines: string[];
+  spoolDir: string;
 }
 
 /** Runs the real entry point in a child process and waits until it listens. */
@@ -17,6 +18,7 @@ export async function startChildProxy(
   emulator: Emulator,
   env: Record<string, string> = {},
 ): Promise<ChildProxy> {
+  const spoolDir = mkdtempSync(join(tmpdir(), 'proxy-child-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: {
       PATH: process.env.PATH,
@@ -26,7 +28,7 @@ export async function startChildProxy(
       PROXY_CLIENT_TOKENS: `alpha:${TOKEN}`,
       PORT: '0',
       HOST: '127.0.0.1',
-      SPOOL_DIR: mkdtempSync(join(tmpdir(), 'proxy-child-')),
+      SPOOL_DIR: spoolDir,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -48,7 +50,7 @@ export async function startChildProxy(
       reject(new Error(`the proxy exited with ${code} before listening`)),
     );
   });
-  return { process: child, url, lines };
+  return { process: child, url, lines, spoolDir };
 }
 
 export function exitCode(child: ChildProcess): Promise<number | null> {

@@ -95,6 +95,27 @@ describe('POST /v1/files edge cases', () => {
     expect(status).toBe(408);
   });
 
+  it('lists landed files when a later part times out', async () => {
+    const first = randomFile(3000);
+    const second = randomFile(8000);
+    const whole = buildMultipart([
+      { name: 'featureType', value: 'chat' },
+      { name: 'size', value: String(first.length) },
+      { name: 'a', filename: 'a.bin', content: first },
+      { name: 'size', value: String(second.length) },
+      { name: 'b', filename: 'b.bin', content: second },
+    ]);
+    const response = await send(`${stack.url}/v1/files`, {
+      headers: { ...AUTH, 'content-type': MULTIPART_TYPE },
+      body: whole,
+      stallAfterBytes: whole.length - 4000,
+    });
+    expect(response.status).toBe(408);
+    expect(response.json.files.map((file: { sha256: string }) => file.sha256)).toEqual([
+      sha256(first),
+    ]);
+  });
+
   it('asks for no upload URL while a raw body has not started', async () => {
     const generates = stack.emulator.stats.calls.generate.total;
     const response = await send(`${stack.url}/v1/files?fileName=s.bin&featureType=chat`, {
