@@ -77,7 +77,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
           this.runningTtlMs,
           'NX',
         );
-        if (set === 'OK') return { claim: this.claim(id, token, fingerprint) };
+        if (set === 'OK') return { claim: this.claim(id, token, fingerprint, [scope, key]) };
         const current = await connection.redis.get(id);
         if (current !== null) return { existing: parseRecord(current) };
       }
@@ -89,7 +89,12 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  private claim(id: string, token: string, fingerprint: string): IdempotencyClaim {
+  private claim(
+    id: string,
+    token: string,
+    fingerprint: string,
+    [scope, key]: [string, string],
+  ): IdempotencyClaim {
     const renew = setInterval(
       () => void this.act(id, token, 'renew', '', this.runningTtlMs),
       this.runningTtlMs / 3,
@@ -105,7 +110,19 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       finish: async (result: StoredResult) => {
         if (!end()) return;
         const record: IdempotencyRecord = { state: 'done', fingerprint, result };
-        await this.act(id, token, 'finish', JSON.stringify(record), this.options.ttlMs);
+        const stored = await this.act(
+          id,
+          token,
+          'finish',
+          JSON.stringify(record),
+          this.options.ttlMs,
+        );
+        // With Redis gone, the local policy keeps the result on this replica, where a repeat
+        // lands while Redis stays unreachable.
+        if (!stored && this.options.connection.failurePolicy === 'local') {
+          const local = await this.options.fallback.begin(scope, key, fingerprint);
+          if ('claim' in local) await local.claim.finish(result);
+        }
       },
       abandon: async () => {
         if (end()) await this.act(id, token, 'abandon', '', 0);
@@ -120,11 +137,13 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     action: 'finish' | 'renew' | 'abandon',
     record: string,
     ttlMs: number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     try {
       await this.owner(id, token, action, record, ttlMs);
+      return true;
     } catch (error) {
       this.options.connection.failed(error, `idempotency ${action}`);
+      return false;
     }
   }
 }
