@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 
-# Node.js 24 is an LTS line (supported into 2028). The proxy itself also runs on Node.js 20.18+ and 22.
+# Node.js 24 is an LTS line. The proxy itself also runs on Node.js 20.18+ and 22.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
