@@ -41,8 +41,8 @@ type Slot = Promise<UploadedFile>;
 
 /**
  * Receives a multipart/form-data body. Files with a known or inferable size stream straight to
- * storage, one after another as they arrive; files whose size or feature type is not known
- * yet are copied to disk and uploaded from there, in the background. Results keep the order in
+ * storage, one after another as they arrive. Files whose size or feature type is not known yet
+ * are copied to disk and uploaded from there, in the background. Results keep the order in
  * which the parts arrived.
  */
 export async function receiveMultipart(
@@ -55,7 +55,7 @@ export async function receiveMultipart(
   const waitingForFeatureType: Array<{
     copy: SpooledCopy;
     settings: FileSettings;
-    part: FilePart;
+    description: FileNameAndType;
     resolve: (slot: Slot) => void;
   }> = [];
   const contentLength =
@@ -76,7 +76,7 @@ export async function receiveMultipart(
         if (part.name === 'featureType') {
           for (const waiting of waitingForFeatureType.splice(0)) {
             const settings = { ...waiting.settings, featureType: parameters.featureType };
-            waiting.resolve(uploadCopy(waiting.copy, waiting.part, settings, context));
+            waiting.resolve(uploadCopy(waiting.copy, waiting.description, settings, context));
           }
         }
         continue;
@@ -91,7 +91,7 @@ export async function receiveMultipart(
         );
         slots.push(
           new Promise<UploadedFile>((resolve) =>
-            waitingForFeatureType.push({ copy, settings, part, resolve: (slot) => resolve(slot) }),
+            waitingForFeatureType.push({ copy, settings, description, resolve }),
           ),
         );
         context.idle.resume();
@@ -107,7 +107,7 @@ export async function receiveMultipart(
       const size = settings.size ?? inferred;
       if (size === undefined) {
         const copy = await context.uploader.spoolWhole(part.stream, 'size_unknown', context);
-        slots.push(uploadCopy(copy, part, settings, context));
+        slots.push(uploadCopy(copy, description, settings, context));
         context.idle.resume();
         continue;
       }
@@ -141,7 +141,7 @@ export async function receiveMultipart(
     return await Promise.all(slots);
   } catch (error) {
     // Files still waiting for a featureType never get one, so their slots fail with the
-    // request. Left pending, they would keep withLanded, and the answer, waiting forever.
+    // request. Left pending, they would keep withLanded, and so the response, waiting forever.
     for (const waiting of waitingForFeatureType.splice(0)) {
       await waiting.copy.file.discard();
       waiting.resolve(Promise.reject(error));
@@ -154,7 +154,10 @@ export async function receiveMultipart(
 
 type FilePart = Extract<MultipartPart, { kind: 'file' }>;
 
-function describe(part: FilePart, settings: FileSettings): Omit<FileDescription, 'featureType'> {
+/** A file's cleaned name and its MIME type; the feature type may still be unknown. */
+type FileNameAndType = Omit<FileDescription, 'featureType'>;
+
+function describe(part: FilePart, settings: FileSettings): FileNameAndType {
   const raw = settings.fileName ?? part.fileName;
   if (raw === undefined) {
     part.stream.resume();
@@ -175,12 +178,12 @@ function describe(part: FilePart, settings: FileSettings): Omit<FileDescription,
 
 function uploadCopy(
   copy: SpooledCopy,
-  part: FilePart,
+  description: FileNameAndType,
   settings: FileSettings,
   context: ReceiveContext,
 ): Slot {
   const slot = (async () => {
-    const file = { ...describe(part, settings), featureType: settings.featureType! };
+    const file = { ...description, featureType: settings.featureType! };
     context.authorizeFeatureType(file.featureType);
     if (settings.size !== undefined && settings.size !== copy.size) {
       throw sizeMismatch(settings.size, copy.size > settings.size ? 'more' : 'fewer');
@@ -191,7 +194,7 @@ function uploadCopy(
   return slot;
 }
 
-/** The fields of an upload's started log line. */
+/** Builds the fields of an upload's started log line. */
 export function start(
   context: ReceiveContext,
   file: FileDescription,
