@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config';
 import type { Emulator } from '../../src/emulator/emulator';
 import { createLogger } from '../../src/logger';
 import { startProxy, type ProxyServer } from '../../src/server';
-import { API_KEY, BETA_TOKEN, LogCapture, TOKEN } from './stack';
+import { LogCapture, proxyEnv } from './stack';
 
 /** One proxy of several that share an emulator account, and usually a Redis. */
 export interface Replica {
@@ -30,16 +30,7 @@ export async function startReplicas(
   for (let index = 0; index < count; index += 1) {
     const logs = new LogCapture();
     const config = loadConfig({
-      CONNECTEAM_API_KEY: API_KEY,
-      CONNECTEAM_BASE_URL: emulator.apiUrl,
-      UPLOAD_URL_ALLOWED_HOSTS: emulator.storageOrigin,
-      PROXY_CLIENT_TOKENS: `alpha:${TOKEN},beta:${BETA_TOKEN}`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      SPOOL_DIR: join(spoolDir, String(index)),
-      LOG_LEVEL: 'debug',
-      GENERATE_RETRY_BUDGET_SECONDS: '3',
-      COMPLETE_RETRY_BUDGET_SECONDS: '5',
+      ...proxyEnv(emulator, join(spoolDir, String(index))),
       SHUTDOWN_GRACE_SECONDS: '2',
       ...env,
     });

@@ -42,10 +42,26 @@ export interface StackOptions {
   now?: () => number;
 }
 
-/** A clock running `secondsIntoMinute` seconds into a wall-clock minute right now. */
+/** Returns a clock that reads `secondsIntoMinute` seconds into a wall-clock minute now. */
 export function clockAt(secondsIntoMinute: number): () => number {
   const offset = secondsIntoMinute * 1000 - (Date.now() % 60_000);
   return () => Date.now() + offset;
+}
+
+/** Returns the settings of a test proxy wired to `emulator`, with short retry budgets. */
+export function proxyEnv(emulator: Emulator, spoolDir: string): Record<string, string> {
+  return {
+    CONNECTEAM_API_KEY: API_KEY,
+    CONNECTEAM_BASE_URL: emulator.apiUrl,
+    UPLOAD_URL_ALLOWED_HOSTS: emulator.storageOrigin,
+    PROXY_CLIENT_TOKENS: `alpha:${TOKEN},beta:${BETA_TOKEN}`,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SPOOL_DIR: spoolDir,
+    LOG_LEVEL: 'debug',
+    GENERATE_RETRY_BUDGET_SECONDS: '3',
+    COMPLETE_RETRY_BUDGET_SECONDS: '5',
+  };
 }
 
 /** Starts the emulator and a proxy wired to it, both on free loopback ports. */
@@ -57,19 +73,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const spoolDir = mkdtempSync(join(tmpdir(), 'proxy-spool-'));
   const logs = new LogCapture();
-  const config = loadConfig({
-    CONNECTEAM_API_KEY: API_KEY,
-    CONNECTEAM_BASE_URL: emulator.apiUrl,
-    UPLOAD_URL_ALLOWED_HOSTS: emulator.storageOrigin,
-    PROXY_CLIENT_TOKENS: `alpha:${TOKEN},beta:${BETA_TOKEN}`,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    SPOOL_DIR: spoolDir,
-    LOG_LEVEL: 'debug',
-    GENERATE_RETRY_BUDGET_SECONDS: '3',
-    COMPLETE_RETRY_BUDGET_SECONDS: '5',
-    ...options.env,
-  });
+  const config = loadConfig({ ...proxyEnv(emulator, spoolDir), ...options.env });
   const logger = createLogger(config.logLevel, { destination: logs });
   const proxy = await startProxy(config, { logger, now: options.now });
   return {
