@@ -14,7 +14,7 @@ export default tseslint.config(
     },
   },
   {
-    // Tests read JSON answers whose shape is what they assert.
+    // Tests read JSON responses whose shape is what they assert.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },

@@ -34,7 +34,7 @@ export interface Config {
     connectTimeoutMs: number;
     /** Headers and body timeout of each Connecteam API call. */
     timeoutMs: number;
-    /** How long storage may take to answer once the whole file has been sent. */
+    /** Time storage may take to respond once the whole file has been sent. */
     storageResponseTimeoutMs: number;
     generateRetryBudgetMs: number;
     completeRetryBudgetMs: number;

@@ -7,7 +7,7 @@ import { startProxy } from './server';
 /**
  * Runs the proxy against the built-in Connecteam emulator, for trying it out locally. This is
  * the only place that wires the two together: the production entry point never starts the
- * emulator, whatever the configuration says. The emulator runs in a child process of its own,
+ * emulator, whatever the configuration contains. The emulator runs in a child process of its own,
  * so the proxy's memory and CPU figures are its own. `npm run dev` pipes the JSON log lines
  * through pino-pretty.
  */

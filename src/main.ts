@@ -36,7 +36,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   // System errors at start-up (a spool directory that cannot be made, an address that cannot be
-  // bound) are the operator's to fix, so their message is enough; anything else keeps its stack.
+  // bound) are the operator's to fix, so their message is enough. Anything else keeps its stack.
   const systemError = (error as NodeJS.ErrnoException).syscall !== undefined;
   const detail = systemError ? (error as Error).message : ((error as Error).stack ?? String(error));
   process.stderr.write(`the proxy failed to start: ${detail}\n`);

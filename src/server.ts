@@ -89,7 +89,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
 
   const server = createServer(
     {
-      // A slow upload that keeps making progress must not be cut by a total time limit; the
+      // A slow upload that keeps making progress must not be cut by a total time limit. The
       // idle watch on the body catches callers that stop sending instead.
       requestTimeout: 0,
       headersTimeout: config.server.headersTimeoutMs,

@@ -25,7 +25,7 @@ export interface AppOptions {
   clientFeatureTypes: ReadonlyMap<string, readonly FeatureType[]>;
   clientIdleTimeoutMs: number;
   maxFilesPerRequest: number;
-  /** Where answers of requests with an Idempotency-Key are kept. */
+  /** The store of responses to requests that carry an Idempotency-Key. */
   idempotency: IdempotencyStore;
   /** Extra readiness conditions, such as a reachable shared quota store. */
   readiness?: () => { ready: boolean; reason?: string };
@@ -75,7 +75,7 @@ export function createApp(options: AppOptions): Express {
   );
   app.use(recordHttpMetrics(options.metrics));
   app.use((_request, response, next) => {
-    // While draining, every answer closes its connection, so keep-alive sockets do not linger.
+    // While draining, every response closes its connection, so keep-alive sockets do not linger.
     if (!options.admission.accepting) response.setHeader('Connection', 'close');
     next();
   });
@@ -118,7 +118,7 @@ export function createApp(options: AppOptions): Express {
   return app;
 }
 
-/** Counts requests by route template (never the raw path, which holds ids) and times them. */
+/** Counts requests by route template (never the raw path, which contains ids) and times them. */
 function recordHttpMetrics(metrics: Metrics): express.RequestHandler {
   return (request, response, next) => {
     const started = process.hrtime.bigint();

@@ -18,7 +18,7 @@ const PROBLEMS: Record<string, { status: number; code: string; message: string }
 
 /**
  * Responds in the proxy's JSON error shape, instead of a bare status line, to requests that
- * Node's HTTP parser rejects before express sees them (malformed request lines, oversized or
+ * Node's HTTP parser rejects before express receives them (malformed request lines, oversized or
  * slow headers), then closes the connection.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Socket, log: Logger): void {

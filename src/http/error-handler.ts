@@ -15,6 +15,7 @@ export function errorHandler(
   const landed = error instanceof PartialUploadError ? error.landed : undefined;
   const failure = error instanceof PartialUploadError ? error.failure : error;
   const known = toProxyError(failure);
+
   if (known instanceof ClientAbortedError) {
     request.log.info({ err: failure }, 'client disconnected before the response');
     response.destroy();
@@ -25,6 +26,7 @@ export function errorHandler(
     response.destroy();
     return;
   }
+
   if (known === undefined) {
     request.log.error({ err: failure }, 'request failed unexpectedly');
   } else if (known.status >= 500) {
@@ -35,6 +37,7 @@ export function errorHandler(
       'request rejected',
     );
   }
+
   const status = known?.status ?? 500;
   const code = known?.code ?? 'internal_error';
   const message =
@@ -58,14 +61,14 @@ function toProxyError(error: unknown): ProxyError | undefined {
   return undefined;
 }
 
-/** Methods each route takes, for a 405 that tells the caller which one to use. */
+/** Methods each route accepts, for a 405 that names the one to use. */
 const ROUTE_METHODS: Array<[RegExp, string]> = [
   [/^\/v1\/files\/?$/, 'POST'],
   [/^\/v1\/files\/[^/]+\/?$/, 'GET'],
   [/^\/(healthz|readyz|metrics)\/?$/, 'GET'],
 ];
 
-/** Answers 405 for a known route with another method, and 404 in JSON for anything else. */
+/** Throws 405 for a known route called with another method, and 404 for anything else. */
 export function notFound(request: Request): never {
   const allowed = ROUTE_METHODS.find(([pattern]) => pattern.test(request.path))?.[1];
   if (allowed !== undefined && request.method !== allowed) {

@@ -33,7 +33,7 @@ export interface FilesRoutesOptions {
 
 const FILE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
-/** The `/v1/files` routes; the caller is already authenticated. */
+/** Builds the `/v1/files` routes, which run after the caller is authenticated. */
 export function filesRoutes(options: FilesRoutesOptions): Router {
   const router = Router();
   router.post(

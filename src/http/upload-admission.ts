@@ -3,7 +3,7 @@ import type { Metrics } from '../metrics/metrics';
 
 /**
  * Caps uploads in flight, per client and in total, and turns new uploads away once shutdown
- * has begun. A full proxy answers 503 and a client over its own share 429, both with
+ * has begun. A full proxy responds 503 and a client over its own share 429, both with
  * `Retry-After`, so callers back off instead of piling up sockets.
  */
 export class UploadAdmission {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** How an upload ended; a closed set so the label stays small. */
+/** The outcome of an upload, from a closed set so the label stays small. */
 export type UploadOutcome =
   'completed' | 'rejected' | 'aborted' | 'throttled' | 'expired' | 'failed' | 'timeout';
 
@@ -8,8 +8,8 @@ export type UploadStep = 'quota_wait' | 'generate' | 'transfer' | 'complete';
 export type ConnecteamOperation = 'generate' | 'complete' | 'get';
 export type QuotaWindow = 'minute' | 'day';
 /**
- * Why a disk copy exists: `inferred_size` is the copy kept beside a streaming PUT whose size
- * was inferred from Content-Length; the others are files uploaded from disk.
+ * The reason a disk copy exists. `inferred_size` is the copy kept beside a streaming PUT whose
+ * size was inferred from Content-Length. The others are files uploaded from disk.
  */
 export type SpoolReason =
   'inferred_size' | 'size_unknown' | 'size_guess_wrong' | 'feature_type_after_file';

@@ -15,7 +15,7 @@ type ParameterName = (typeof PARAMETER_NAMES)[number];
 
 /**
  * Tracks the multipart text fields as they arrive. featureType and fileTypeHint apply to
- * every file part after them; fileName and size apply to the next file part only, because
+ * every file part after them. fileName and size apply to the next file part only, because
  * two files rarely share a name and never share a byte count.
  */
 export class FileParameters {

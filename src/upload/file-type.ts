@@ -3,7 +3,7 @@ import mime from 'mime-types';
 import { InvalidRequestError } from '../errors';
 
 const DEFAULT_TYPE = 'application/octet-stream';
-/** Types that say nothing about a file: curl's --data-binary sends the form type by default. */
+/** Types that describe no file: curl's --data-binary sends the form type by default. */
 const UNSPECIFIC_TYPES = new Set([DEFAULT_TYPE, 'application/x-www-form-urlencoded']);
 // RFC 6838 restricted names for type and subtype; parameters such as ";charset" are not allowed.
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;

@@ -8,7 +8,7 @@ export class IdleWatch {
   private running = false;
   private fired = false;
   private timer: NodeJS.Timeout | undefined;
-  /** Set while the proxy waits for storage to take bytes, which tells whose silence it is. */
+  /** Set while the proxy waits for storage to take bytes, which shows whose silence it is. */
   waitingOnStorage = false;
 
   constructor(

@@ -34,7 +34,7 @@ export class MultipartOffsets {
     this.matched = 2;
   }
 
-  /** Feeds the next chunk of the raw body, in order, before busboy sees it. */
+  /** Scans the next chunk of the raw body, in order, before busboy parses it. */
   scan(chunk: Buffer): void {
     let i = 0;
     while (i < chunk.length) {
@@ -88,8 +88,8 @@ export class MultipartOffsets {
   }
 
   /**
-   * The size a part has if it is the last one, given the request's Content-Length; undefined
-   * when the part's start is not known yet.
+   * Computes a part's size on the assumption that it is the last one, from the request's
+   * Content-Length. Returns undefined when the part's start is not known yet.
    */
   sizeIfLast(partIndex: number, contentLength: number): number | undefined {
     const start = this.contentStarts[partIndex];

@@ -59,7 +59,7 @@ export async function* readMultipart(
   parser.on('file', (field, stream, info) => {
     // busboy skips parts without a form-data disposition, so counting its events would not
     // match the scanner's parts. If this file is the last part, it is also the latest part
-    // whose headers ended; if it is not, any size inferred for it turns out wrong and the
+    // whose headers ended. If it is not, any size inferred for it turns out wrong and the
     // transfer falls back, whichever start is used.
     const sizeIfLast =
       options.contentLength === undefined
@@ -67,7 +67,7 @@ export async function* readMultipart(
         : offsets.sizeIfLast(offsets.contentStarts.length - 1, options.contentLength);
     // busboy fails a cut-off or malformed part with a plain Error; the copy carries ours.
     const content = new PassThrough({ highWaterMark: 64 * 1024 });
-    content.on('error', () => undefined); // the consumer sees the failure through its reads
+    content.on('error', () => undefined); // the consumer gets the failure from its reads
     stream.on('error', (error) => content.destroy(malformed(error)));
     stream.pipe(content);
     queue.push({

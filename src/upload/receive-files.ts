@@ -122,7 +122,7 @@ export async function receiveMultipart(
       );
       slots.push(slot);
       await slot;
-      // The upload paused the idle watch while it waited on Connecteam; the next part is the
+      // The upload paused the idle watch while it waited on Connecteam. The next part is the
       // caller's to send again.
       context.idle.resume();
     }

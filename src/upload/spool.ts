@@ -38,7 +38,7 @@ export class Spool {
 
   /**
    * Opens a copy with `reservedBytes` of the cap set aside up front (0 to grow it as it is
-   * written); returns undefined when disk copies are off or the cap leaves no room.
+   * written). Returns undefined when disk copies are off or the cap leaves no room.
    */
   open(reason: SpoolReason, reservedBytes = 0): SpoolFile | undefined {
     if (!this.enabled) return undefined;

@@ -4,7 +4,7 @@ import { ClientAbortedError, ProxyError, UpstreamTimeoutError } from '../errors'
 import { isTimeout } from '../connecteam/connecteam-errors';
 import { statusClass, type Metrics } from '../metrics/metrics';
 
-/** A failed PUT to the pre-signed URL; `retryable` tells whether a disk copy may try again. */
+/** A failed PUT to the pre-signed URL; `retryable` marks failures a disk copy may retry. */
 export class StorageError extends ProxyError {
   constructor(
     code: string,
@@ -51,7 +51,7 @@ export class StoragePut {
     this.dispatcher = new Agent({
       connect: { timeout: options.connectTimeoutMs },
       // undici starts the headers timeout once the body has been written, so a long upload
-      // that is still sending is not cut; only storage's silence afterwards is.
+      // that is still sending is not cut. Only storage's silence afterwards is.
       headersTimeout: options.responseTimeoutMs,
       bodyTimeout: options.responseTimeoutMs,
       keepAliveTimeout: 4_000,

@@ -11,7 +11,7 @@ import type { Metrics, UploadOutcome } from '../metrics/metrics';
 import { UploadUrlExpiredError } from './storage-put';
 import type { UploadedFile } from './uploader';
 
-/** What the started line of an upload records. */
+/** The fields of an upload's started log line. */
 export interface UploadStart {
   client: string;
   featureType: string;

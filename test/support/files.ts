@@ -5,7 +5,7 @@ export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** A small but valid one-page PDF. */
+/** Builds a small but valid one-page PDF. */
 export function makePdf(): Buffer {
   const objects = [
     '<< /Type /Catalog /Pages 2 0 R >>',
@@ -34,7 +34,7 @@ function crc32(data: Buffer): number {
   return ~crc >>> 0;
 }
 
-/** A 1x1 PNG. */
+/** Builds a 1x1 PNG. */
 export function makePng(): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const length = Buffer.alloc(4);
@@ -70,7 +70,7 @@ function adler32(data: Buffer): number {
   return ((b << 16) | a) >>> 0;
 }
 
-/** A ZIP archive holding one stored (uncompressed) text file. */
+/** Builds a ZIP archive that contains one stored (uncompressed) text file. */
 export function makeZip(): Buffer {
   const name = Buffer.from('hello.txt');
   const content = Buffer.from('hello from the proxy tests\n');

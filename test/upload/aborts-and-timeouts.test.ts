@@ -83,7 +83,7 @@ describe('idle and slow transfers', () => {
     stack.emulator.stats.reset();
   });
 
-  it('lands a slow upload that outlasts the idle timeout many times but never pauses that long', async () => {
+  it('lands a slow but steady upload', async () => {
     const content = randomFile(30 * 1024);
     const response = await send(`${stack.url}/v1/files?fileName=slow.bin&featureType=chat`, {
       headers: AUTH,
@@ -135,7 +135,7 @@ describe('client disconnects', () => {
     await stack.close();
   });
 
-  it('completes nothing and leaks no socket, descriptor or disk copy over 100 aborted uploads', async () => {
+  it('leaks nothing over 100 aborted uploads', async () => {
     // One finished upload first, so that pooled connections and lazy handles exist already.
     await send(`${stack.url}/v1/files?fileName=warm.bin&featureType=chat`, {
       headers: AUTH,
