@@ -94,7 +94,6 @@ export async function receiveMultipart(
             waitingForFeatureType.push({ copy, settings, description, resolve }),
           ),
         );
-        context.idle.resume();
         continue;
       }
       context.authorizeFeatureType(settings.featureType);
@@ -108,7 +107,6 @@ export async function receiveMultipart(
       if (size === undefined) {
         const copy = await context.uploader.spoolWhole(part.stream, 'size_unknown', context);
         slots.push(uploadCopy(copy, description, settings, context));
-        context.idle.resume();
         continue;
       }
       const kind = settings.size === undefined ? 'guessed' : 'declared';
