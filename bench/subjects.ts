@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerSpec } from './processes';
 import type { UploadStyle } from './upload-client';
@@ -38,16 +39,27 @@ export function emulatorSpec(): ServerSpec {
   };
 }
 
+/** The Node.js flags that `npm start` gives the proxy, so the benchmark runs it the same way. */
+export function startFlags(): string[] {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const words = String(manifest.scripts.start).split(/\s+/);
+  const script = words.indexOf('dist/main.js');
+  if (words[0] !== 'node' || script === -1) {
+    throw new Error(`npm start is not "node [flags] dist/main.js": ${manifest.scripts.start}`);
+  }
+  return words.slice(1, script);
+}
+
 /** Describes the compiled proxy as `npm start` runs it, quiet except for warnings. */
 export function proxySpec(
   emulatorUrl: string,
   spoolDir: string,
-  nodeArgs: string[] = [],
+  extraNodeArgs: string[] = [],
 ): ServerSpec {
   return {
     name: 'proxy',
     script: join(ROOT, 'dist', 'main.js'),
-    nodeArgs,
+    nodeArgs: [...startFlags(), ...extraNodeArgs],
     readyPath: '/readyz',
     env: {
       CONNECTEAM_API_KEY: API_KEY,

@@ -105,9 +105,12 @@ describe('Dockerfile', () => {
     expect(check).toContain('/healthz');
   });
 
-  test('starts node directly', () => {
+  test('starts node directly, as npm start does', () => {
     expect(last(finalStage, 'STOPSIGNAL')).toBe('SIGTERM');
-    expect(JSON.parse(last(finalStage, 'CMD') ?? 'null')).toEqual(['node', 'dist/main.js']);
+    const start = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')).scripts.start;
+    const command = JSON.parse(last(finalStage, 'CMD') ?? 'null') as string[];
+    expect(command.join(' ')).toBe(start);
+    expect(command.at(-1)).toBe('dist/main.js');
     expect(last(finalStage, 'ENTRYPOINT')).toBeUndefined();
   });
 });
