@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConnecteamClient, UploadUrl } from '../connecteam/connecteam-client';
 import type { FeatureType } from '../connecteam/feature-types';
@@ -64,6 +64,12 @@ export interface UploaderOptions {
 const SPOOLED_PUT_ATTEMPTS = 3;
 
 /**
+ * Largest inferred size read whole into memory before the upload starts. The exact size is
+ * then known, so no disk copy is needed, and the memory per upload stays small.
+ */
+export const SMALL_FILE_BYTES = 64 * 1024;
+
+/**
  * Carries one file through Connecteam's three steps: reserve quota, generate the upload URL
  * just before the bytes flow, PUT the bytes, and complete only when storage has all of them.
  */
@@ -87,6 +93,15 @@ export class Uploader {
     // The upload URL is valid for 300 s and each one costs quota, so it is requested only once
     // the file's first bytes are here: a caller that sends headers and stalls costs no call.
     if (size.bytes > 0) await firstBytes(source, context);
+    if (size.kind === 'guessed' && size.bytes <= SMALL_FILE_BYTES) {
+      const whole = await readWhole(source, context);
+      return this.uploadStreaming(
+        Readable.from([whole]),
+        file,
+        { kind: 'declared', bytes: whole.length },
+        context,
+      );
+    }
     const guessed = size.kind === 'guessed';
     // A guessed size is verified only when the part ends, so a copy is kept to fall back on.
     const copy = guessed ? spool.open('inferred_size', size.bytes) : undefined;
@@ -326,6 +341,17 @@ export class Uploader {
       stop();
     }
   }
+}
+
+/** Reads a small file to its end. The inferred size bounds the bytes kept. */
+async function readWhole(source: Readable, context: UploadContext): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  context.idle.resume();
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    context.idle.touch();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** Resolves once the source has bytes to read or has ended; the idle watch covers the wait. */

@@ -48,7 +48,8 @@ describe('upload URL expiry', () => {
   });
 
   it('uploads a disk copy with a fresh URL when the first one expired', async () => {
-    const first = randomFile(30_000);
+    // Over SMALL_FILE_BYTES, so the first file streams beside a disk copy.
+    const first = randomFile(100_000);
     const second = randomFile(10_000);
     const response = await send(`${stack.url}/v1/files`, {
       headers: { ...AUTH, 'content-type': MULTIPART_TYPE },

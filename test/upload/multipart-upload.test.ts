@@ -3,6 +3,7 @@ import { BOUNDARY, buildMultipart, MULTIPART_TYPE, type TestPart } from '../supp
 import { makePdf, makePng, makeZip, randomFile, sha256 } from '../support/files';
 import { send } from '../support/send';
 import { AUTH, startStack, type Stack } from '../support/stack';
+import { SMALL_FILE_BYTES } from '../../src/upload/uploader';
 
 let stack: Stack;
 
@@ -131,6 +132,24 @@ describe('POST /v1/files with multipart/form-data', () => {
     expect(
       stack.logs.find('file size inferred wrongly; uploading the disk copy').length,
     ).toBeGreaterThan(0);
+  });
+
+  it('reads a small unsized file whole', async () => {
+    const content = randomFile(SMALL_FILE_BYTES - 1_000);
+    stack.emulator.stats.reset();
+    const response = await upload([
+      { name: 'featureType', value: 'chat' },
+      { name: 'file', filename: 'small.bin', content },
+      { name: 'note', value: 'a field after the file makes the inferred size wrong' },
+    ]);
+    expect(response.status).toBe(201);
+    const [file] = response.json.files;
+    expect(file).toMatchObject({ size: content.length, sha256: sha256(content) });
+    expect(stack.emulator.object(file.fileId)?.sha256).toBe(sha256(content));
+    // One URL and one PUT of exactly the file's bytes: no optimistic PUT was abandoned.
+    expect(stack.emulator.stats.calls.generate.total).toBe(1);
+    expect(stack.emulator.stats.calls.storage.total).toBe(1);
+    expect(stack.emulator.stats.storageBytesReceived).toBe(content.length);
   });
 
   it('streams files whose size fields are given', async () => {
