@@ -60,7 +60,7 @@ export interface UploaderOptions {
   allowedOrigins: readonly OriginPattern[];
 }
 
-/** A PUT from disk is tried this many times in all, with a fresh URL when one expires. */
+/** A PUT from a copy is tried this many times in all, with a fresh URL when one expires. */
 const SPOOLED_PUT_ATTEMPTS = 3;
 
 /**
@@ -94,13 +94,7 @@ export class Uploader {
     // the file's first bytes are here: a caller that sends headers and stalls costs no call.
     if (size.bytes > 0) await firstBytes(source, context);
     if (size.kind === 'guessed' && size.bytes <= SMALL_FILE_BYTES) {
-      const whole = await readWhole(source, context);
-      return this.uploadStreaming(
-        Readable.from([whole]),
-        file,
-        { kind: 'declared', bytes: whole.length },
-        context,
-      );
+      return this.uploadFromMemory(source, file, context);
     }
     const guessed = size.kind === 'guessed';
     // A guessed size is verified only when the part ends, so a copy is kept to fall back on.
@@ -139,6 +133,40 @@ export class Uploader {
       }
     } finally {
       await copy?.discard();
+    }
+  }
+
+  /**
+   * Reads a small file whole, then uploads it with its exact size. A failed PUT is retried
+   * from memory, as one from a disk copy would be.
+   */
+  private async uploadFromMemory(
+    source: Readable,
+    file: FileDescription,
+    context: UploadContext,
+  ): Promise<UploadedFile> {
+    const meter = new ByteMeter(this.options.maxFileBytes);
+    const chunks: Buffer[] = [];
+    context.idle.resume();
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      context.idle.touch();
+      meter.add(chunk);
+      this.options.metrics.receivedBytes.inc(chunk.length);
+      chunks.push(chunk);
+    }
+    const whole = Buffer.concat(chunks);
+    const copy = { read: () => Readable.from([whole]) };
+    const reservation = await this.reserveBothCalls(context);
+    try {
+      const first = await this.generate(file, reservation, context);
+      const target = await this.step(
+        'transfer',
+        this.putCopy(first, file, copy, whole.length, context, 'memory'),
+      );
+      const result = { bytes: meter.bytes, sha256: meter.digest() };
+      return await this.complete(target, file, result, reservation, context);
+    } finally {
+      reservation.release();
     }
   }
 
@@ -196,7 +224,7 @@ export class Uploader {
         const result = { bytes: copy.size, sha256: copy.sha256, stored: false, copy: copy.file };
         const target = await this.step(
           'transfer',
-          this.putFromDisk(first, file, copy.file, copy.size, reservation, context),
+          this.putCopy(first, file, copy.file, copy.size, context),
         );
         this.options.metrics.spooledUploads.inc({ reason: copy.reason });
         return await this.complete(target, file, result, reservation, context);
@@ -234,20 +262,20 @@ export class Uploader {
       'file size inferred wrongly; uploading the disk copy',
     );
     this.options.metrics.spooledUploads.inc({ reason: 'size_guess_wrong' });
-    return this.step(
-      'transfer',
-      this.putFromDisk(target, file, result.copy, result.bytes, reservation, context),
-    );
+    return this.step('transfer', this.putCopy(target, file, result.copy, result.bytes, context));
   }
 
-  /** PUTs a disk copy, retrying storage failures and asking for a new URL when one expires. */
-  private async putFromDisk(
+  /**
+   * PUTs a complete copy of a file, on disk or in memory, retrying storage failures and
+   * asking for a new URL when one expires.
+   */
+  private async putCopy(
     first: UploadUrl,
     file: FileDescription,
-    copy: SpoolFile,
+    copy: Pick<SpoolFile, 'read'>,
     size: number,
-    reservation: QuotaReservation,
     context: UploadContext,
+    path: 'spooled' | 'memory' = 'spooled',
   ): Promise<UploadUrl> {
     let target = first;
     for (let attempt = 1; ; attempt += 1) {
@@ -259,13 +287,17 @@ export class Uploader {
           file.fileTypeHint,
           context.signal,
         );
-        this.options.metrics.storedBytes.inc({ path: 'spooled' }, size);
+        this.options.metrics.storedBytes.inc({ path }, size);
         return target;
       } catch (error) {
         const expired = error instanceof UploadUrlExpiredError;
         const retryable = expired || (error instanceof StorageError && error.retryable);
         if (!retryable || attempt >= SPOOLED_PUT_ATTEMPTS || context.signal.aborted) throw error;
-        context.log.warn({ attempt, err: error }, 'storage upload from disk failed; retrying');
+        const message =
+          path === 'memory'
+            ? 'storage upload from memory failed; retrying'
+            : 'storage upload from disk failed; retrying';
+        context.log.warn({ attempt, err: error }, message);
         if (expired) target = await this.generate(file, undefined, context);
       }
     }
@@ -341,17 +373,6 @@ export class Uploader {
       stop();
     }
   }
-}
-
-/** Reads a small file to its end. The inferred size bounds the bytes kept. */
-async function readWhole(source: Readable, context: UploadContext): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  context.idle.resume();
-  for await (const chunk of source as AsyncIterable<Buffer>) {
-    context.idle.touch();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Resolves once the source has bytes to read or has ended; the idle watch covers the wait. */

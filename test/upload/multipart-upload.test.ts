@@ -152,6 +152,20 @@ describe('POST /v1/files with multipart/form-data', () => {
     expect(stack.emulator.stats.storageBytesReceived).toBe(content.length);
   });
 
+  it('retries a small unsized file from memory', async () => {
+    const content = randomFile(10_000);
+    stack.emulator.stats.reset();
+    stack.emulator.faults.failNext('storage', 1, 503);
+    const response = await upload([
+      { name: 'featureType', value: 'chat' },
+      { name: 'file', filename: 'retry.bin', content },
+    ]);
+    expect(response.status).toBe(201);
+    expect(response.json.files[0].sha256).toBe(sha256(content));
+    expect(stack.emulator.object(response.json.files[0].fileId)?.sha256).toBe(sha256(content));
+    expect(stack.emulator.stats.calls.storage.total).toBe(2);
+  });
+
   it('streams files whose size fields are given', async () => {
     const first = randomFile(50_000);
     const second = randomFile(70_000);
