@@ -58,9 +58,10 @@ export class StoragePut {
     });
   }
 
+  /** PUTs `body`, a stream or the whole file, declaring `size` as its Content-Length. */
   async put(
     url: string,
-    body: Readable,
+    body: Readable | Buffer,
     size: number,
     contentType: string,
     signal: AbortSignal,
@@ -75,7 +76,7 @@ export class StoragePut {
         signal,
       });
     } catch (error) {
-      body.destroy();
+      if (!Buffer.isBuffer(body)) body.destroy();
       // A PUT the proxy abandoned itself (caller gone, wrong size) is no storage failure.
       let status = isTimeout(error) ? 'timeout' : 'network';
       if (signal.aborted) status = 'aborted';

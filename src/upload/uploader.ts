@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConnecteamClient, UploadUrl } from '../connecteam/connecteam-client';
 import type { FeatureType } from '../connecteam/feature-types';
@@ -16,7 +16,7 @@ import { isAllowedOrigin, type OriginPattern } from './allowed-origins';
 import type { IdleWatch } from './idle-watch';
 import type { Spool, SpoolFile } from './spool';
 import { StorageError, UploadUrlExpiredError, type StoragePut } from './storage-put';
-import { ByteMeter, fileTooLarge, transferFile } from './transfer';
+import { ByteMeter, fileTooLarge, sizeMismatch, transferFile } from './transfer';
 
 /** The file metadata sent to Connecteam's generate-upload-url call. */
 export interface FileDescription {
@@ -64,8 +64,8 @@ export interface UploaderOptions {
 const SPOOLED_PUT_ATTEMPTS = 3;
 
 /**
- * Largest inferred size read whole into memory before the upload starts. The exact size is
- * then known, so no disk copy is needed, and the memory per upload stays small.
+ * Largest file read whole into memory before its upload starts. Its exact size is then known,
+ * so no disk copy is needed, a failed PUT can be retried, and the PUT goes out in one write.
  */
 export const SMALL_FILE_BYTES = 64 * 1024;
 
@@ -81,7 +81,10 @@ export class Uploader {
     return this.options.maxFileBytes;
   }
 
-  /** Uploads a file while it arrives; the size comes from the caller or the request framing. */
+  /**
+   * Uploads a file while it arrives, or once it has arrived when it is small. The size comes
+   * from the caller or the request framing.
+   */
   async uploadStreaming(
     source: Readable,
     file: FileDescription,
@@ -93,9 +96,7 @@ export class Uploader {
     // The upload URL is valid for 300 s and each one costs quota, so it is requested only once
     // the file's first bytes are here: a caller that sends headers and stalls costs no call.
     if (size.bytes > 0) await firstBytes(source, context);
-    if (size.kind === 'guessed' && size.bytes <= SMALL_FILE_BYTES) {
-      return this.uploadFromMemory(source, file, context);
-    }
+    if (size.bytes <= SMALL_FILE_BYTES) return this.uploadFromMemory(source, file, size, context);
     const guessed = size.kind === 'guessed';
     // A guessed size is verified only when the part ends, so a copy is kept to fall back on.
     const copy = guessed ? spool.open('inferred_size', size.bytes) : undefined;
@@ -143,6 +144,7 @@ export class Uploader {
   private async uploadFromMemory(
     source: Readable,
     file: FileDescription,
+    size: { kind: 'declared' | 'guessed'; bytes: number },
     context: UploadContext,
   ): Promise<UploadedFile> {
     const meter = new ByteMeter(this.options.maxFileBytes);
@@ -151,11 +153,18 @@ export class Uploader {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       context.idle.touch();
       meter.add(chunk);
+      // A guessed size bounds the part already, but a declared one is only the caller's word.
+      if (size.kind === 'declared' && meter.bytes > size.bytes) {
+        throw sizeMismatch(size.bytes, 'more');
+      }
       this.options.metrics.receivedBytes.inc(chunk.length);
       chunks.push(chunk);
     }
+    if (size.kind === 'declared' && meter.bytes < size.bytes) {
+      throw sizeMismatch(size.bytes, 'fewer');
+    }
     const whole = Buffer.concat(chunks);
-    const copy = { read: () => Readable.from([whole]) };
+    const copy = { read: () => whole };
     const reservation = await this.reserveBothCalls(context);
     try {
       const first = await this.generate(file, reservation, context);
@@ -272,7 +281,7 @@ export class Uploader {
   private async putCopy(
     first: UploadUrl,
     file: FileDescription,
-    copy: Pick<SpoolFile, 'read'>,
+    copy: { read(): Readable | Buffer },
     size: number,
     context: UploadContext,
     path: 'spooled' | 'memory' = 'spooled',

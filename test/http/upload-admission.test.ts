@@ -47,8 +47,9 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Pr
 }
 
 /**
- * Starts a raw upload that sends a tenth of its body and then stays open; resolves once its
- * bytes reach storage.
+ * Starts a raw upload that sends 1000 bytes of its body and then stays open; resolves once
+ * they reach storage. The body is over SMALL_FILE_BYTES, so it streams instead of being read
+ * whole first.
  */
 async function holdUpload(client: keyof typeof TOKENS): Promise<void> {
   const before = stack.emulator.stats.storageBytesReceived;
@@ -58,7 +59,7 @@ async function holdUpload(client: keyof typeof TOKENS): Promise<void> {
     headers: {
       authorization: `Bearer ${TOKENS[client]}`,
       'content-type': 'application/octet-stream',
-      'content-length': '10000',
+      'content-length': '200000',
     },
   });
   upload.on('error', () => undefined);

@@ -37,9 +37,10 @@ describe('upload URL expiry', () => {
   });
 
   it('answers 504 when the upload URL has expired and completes nothing', async () => {
+    // Over SMALL_FILE_BYTES, so the file streams and no copy can be sent again.
     const response = await send(`${stack.url}/v1/files?fileName=late.bin&featureType=chat`, {
       headers: AUTH,
-      body: randomFile(20_000),
+      body: randomFile(100_000),
     });
     expect(response.status).toBe(504);
     expect(response.json.error.code).toBe('upload_url_expired');

@@ -223,14 +223,17 @@ describe('POST /v1/files with multipart/form-data', () => {
     expect(response.json.files[0].sha256).toBe(sha256(content));
   });
 
+  // 1000 bytes are read whole before the upload; 100,000 bytes stream.
   it.each([
-    [999, 'fewer'],
-    [1001, 'more'],
-  ])('answers 400 when a file of %i bytes declares 1000', async (actual) => {
+    [999, 1000],
+    [1001, 1000],
+    [99_999, 100_000],
+    [100_001, 100_000],
+  ])('answers 400 when a file of %i bytes declares %i', async (actual, declared) => {
     const before = completes();
     const response = await upload([
       { name: 'featureType', value: 'chat' },
-      { name: 'size', value: '1000' },
+      { name: 'size', value: String(declared) },
       { name: 'file', filename: 'wrong.bin', content: randomFile(actual) },
     ]);
     expect(response.status).toBe(400);
@@ -279,10 +282,11 @@ describe('POST /v1/files with multipart/form-data', () => {
   it('answers 502 when storage rejects the PUT and completes nothing', async () => {
     stack.emulator.faults.failNext('storage', 1, 500);
     const before = completes();
+    // Over SMALL_FILE_BYTES, so the file streams and no copy can be sent again.
     const response = await upload([
       { name: 'featureType', value: 'chat' },
-      { name: 'size', value: '5000' },
-      { name: 'file', filename: 'x.bin', content: randomFile(5000) },
+      { name: 'size', value: '100000' },
+      { name: 'file', filename: 'x.bin', content: randomFile(100_000) },
     ]);
     expect(response.status).toBe(502);
     expect(completes()).toBe(before);

@@ -29,6 +29,19 @@ describe('POST /v1/files with a raw body', () => {
     });
   });
 
+  it('retries a small body from memory', async () => {
+    const content = randomFile(5000);
+    stack.emulator.stats.reset();
+    stack.emulator.faults.failNext('storage', 1, 503);
+    const response = await send(`${stack.url}/v1/files?fileName=retry.bin&featureType=chat`, {
+      headers: AUTH,
+      body: content,
+    });
+    expect(response.status).toBe(201);
+    expect(stack.emulator.object(response.json.files[0].fileId)?.sha256).toBe(sha256(content));
+    expect(stack.emulator.stats.calls.storage.total).toBe(2);
+  });
+
   it('reads the name from Content-Disposition and the feature type from X-Feature-Type', async () => {
     const response = await send(`${stack.url}/v1/files`, {
       headers: {
