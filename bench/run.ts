@@ -14,7 +14,7 @@ import {
 } from './measurements';
 import { startServer, type ServerProcess } from './processes';
 import { loadAverage, printReport, type Results } from './report';
-import { emulatorSpec, proxySpec, subjects } from './subjects';
+import { emulatorSpec, proxySpec, subjects, type Subject } from './subjects';
 import { agent } from './upload-client';
 
 /** How much to measure: `--quick` trades precision and the 1 GiB size for time. */
@@ -86,22 +86,20 @@ async function main(): Promise<void> {
 
     log('warming up');
     await measureRounds(list, servers, emulator.url, settings.smallSize, 1, () => undefined);
-    const small = await measureRounds(
-      list,
-      servers,
-      emulator.url,
-      settings.smallSize,
-      settings.smallRuns,
-      log,
-    );
-    const large = await measureRounds(
-      list,
-      servers,
-      emulator.url,
-      settings.largeSize,
-      settings.largeRuns,
-      log,
-    );
+    const rounds = (group: Subject[], size: number, runs: number) =>
+      measureRounds(group, servers, emulator.url, size, runs, log);
+    const streaming = list.filter((subject) => !subject.measuredLast);
+    const last = list.filter((subject) => subject.measuredLast);
+    const small = await rounds(streaming, settings.smallSize, settings.smallRuns);
+    const large = await rounds(streaming, settings.largeSize, settings.largeRuns);
+    for (const subject of last) {
+      const alone = async (size: number, runs: number) =>
+        (await rounds([subject], size, runs)).get(subject.name)!;
+      small.set(subject.name, await alone(settings.smallSize, settings.smallRuns));
+      large.set(subject.name, await alone(settings.largeSize, settings.largeRuns));
+      // Stopped now, so the memory it holds is given back before the latency runs.
+      await servers.get(subject.name)?.stop();
+    }
 
     const latency = new Map<string, LatencySample[]>();
     const latencySubjects = list.filter((s) =>

@@ -20,6 +20,12 @@ export interface Subject {
   server?: (emulatorUrl: string, spoolDir: string) => ServerSpec;
   /** True for the proxy under test. */
   proxy: boolean;
+  /**
+   * True for a subject measured alone after the others. A process that allocates and frees
+   * the whole file leaves the memory it gave back slow to touch on a VM, which would slow
+   * down whatever runs next.
+   */
+  measuredLast?: boolean;
 }
 
 /** Describes the compiled emulator as `npm run emulator` runs it, with no object kept. */
@@ -102,11 +108,22 @@ export function subjects(proxyNodeArgs: string[]): Subject[] {
       proxy: false,
     },
     {
+      name: 'relay-hash',
+      label: 'bare relay with SHA-256, node:http',
+      style: 'relay',
+      server: baselineSpec('relay-hash', 'bare-relay.js', {
+        RELAY_CLIENT: 'http',
+        RELAY_HASH: '1',
+      }),
+      proxy: false,
+    },
+    {
       name: 'buffering',
       label: 'buffering proxy (multer)',
       style: 'buffering',
       server: baselineSpec('buffering', 'buffering-proxy.js'),
       proxy: false,
+      measuredLast: true,
     },
     {
       name: 'proxy-multipart',

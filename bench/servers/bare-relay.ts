@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -6,11 +7,13 @@ import { Agent, request } from 'undici';
 /**
  * The ceiling for the benchmark: a relay that does only Connecteam's three steps and pipes
  * the raw request body into the pre-signed PUT. No parsing, hashing, byte checks or disk.
- * `RELAY_CLIENT` picks node:http or undici for the outgoing calls.
+ * `RELAY_CLIENT` picks node:http or undici for the outgoing calls. With `RELAY_HASH=1` it also
+ * computes the body's SHA-256, as the proxy must, which gives the ceiling for a hashing relay.
  */
 const apiUrl = process.env.CONNECTEAM_BASE_URL ?? '';
 const apiKey = process.env.CONNECTEAM_API_KEY ?? '';
 const useUndici = process.env.RELAY_CLIENT === 'undici';
+const hashing = process.env.RELAY_HASH === '1';
 const dispatcher = new Agent({ keepAliveTimeout: 30_000 });
 const agent = new HttpAgent({ keepAlive: true });
 
@@ -51,7 +54,7 @@ async function callApi(method: string, path: string, body?: unknown): Promise<an
   return JSON.parse(answer.text).data;
 }
 
-async function relay(req: IncomingMessage): Promise<string> {
+async function relay(req: IncomingMessage): Promise<{ fileId: string; sha256?: string }> {
   const query = new URL(req.url ?? '/', 'http://relay').searchParams;
   const contentType = req.headers['content-type'] ?? 'application/octet-stream';
   const { fileId, uploadFileUrl } = await callApi(
@@ -67,16 +70,17 @@ async function relay(req: IncomingMessage): Promise<string> {
     'content-length': req.headers['content-length'] ?? '0',
     'content-type': contentType,
   };
+  const hash = hashing ? createHash('sha256') : undefined;
+  if (hash !== undefined) req.on('data', (chunk: Buffer) => hash.update(chunk));
   const put = await send('PUT', uploadFileUrl, headers, req);
   if (put.status !== 200) throw new Error(`storage responded ${put.status}: ${put.text}`);
   await callApi('PUT', `/attachments/v1/files/complete-upload/${fileId}`);
-  return fileId;
+  return { fileId, sha256: hash?.digest('hex') };
 }
 
 createServer((req, res) => {
   relay(req).then(
-    (fileId) =>
-      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ fileId })),
+    (file) => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(file)),
     (error: Error) => res.writeHead(502).end(error.message),
   );
 }).listen(Number(process.env.PORT), '127.0.0.1');
