@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ConnecteamClient, UploadUrl } from '../connecteam/connecteam-client';
 import type { FeatureType } from '../connecteam/feature-types';
 import type { QuotaGate, QuotaReservation } from '../connecteam/quota-pacer';
+import { backoffDelay, pause } from '../connecteam/retry';
 import {
   ClientAbortedError,
   InvalidRequestError,
@@ -148,29 +149,36 @@ export class Uploader {
     context: UploadContext,
   ): Promise<UploadedFile> {
     const meter = new ByteMeter(this.options.maxFileBytes);
-    const chunks: Buffer[] = [];
+    // One buffer of the expected size, filled as chunks arrive: keeping the chunks themselves
+    // would cost a Buffer object per chunk, and a caller may send a byte at a time.
+    let whole = Buffer.allocUnsafe(size.bytes);
     context.idle.resume();
     for await (const chunk of source as AsyncIterable<Buffer>) {
       context.idle.touch();
+      const filled = meter.bytes;
       meter.add(chunk);
-      // A guessed size bounds the part already, but a declared one is only the caller's word.
-      if (size.kind === 'declared' && meter.bytes > size.bytes) {
-        throw sizeMismatch(size.bytes, 'more');
-      }
       this.options.metrics.receivedBytes.inc(chunk.length);
-      chunks.push(chunk);
+      if (meter.bytes > whole.length) {
+        // A guessed size bounds the part but for a few bytes of framing. A declared size is
+        // only the caller's word.
+        if (size.kind === 'declared') throw sizeMismatch(size.bytes, 'more');
+        const grown = Buffer.allocUnsafe(Math.max(meter.bytes, whole.length * 2));
+        whole.copy(grown, 0, 0, filled);
+        whole = grown;
+      }
+      chunk.copy(whole, filled);
     }
     if (size.kind === 'declared' && meter.bytes < size.bytes) {
       throw sizeMismatch(size.bytes, 'fewer');
     }
-    const whole = Buffer.concat(chunks);
-    const copy = { read: () => whole };
+    const bytes = whole.subarray(0, meter.bytes);
+    const copy = { read: () => bytes };
     const reservation = await this.reserveBothCalls(context);
     try {
       const first = await this.generate(file, reservation, context);
       const target = await this.step(
         'transfer',
-        this.putCopy(first, file, copy, whole.length, context, 'memory'),
+        this.putCopy(first, file, copy, bytes.length, context, 'memory'),
       );
       const result = { bytes: meter.bytes, sha256: meter.digest() };
       return await this.complete(target, file, result, reservation, context);
@@ -307,6 +315,8 @@ export class Uploader {
             ? 'storage upload from memory failed; retrying'
             : 'storage upload from disk failed; retrying';
         context.log.warn({ attempt, err: error }, message);
+        // A storage that answered 503 SlowDown asks for fewer requests, so the retry waits.
+        await pause(backoffDelay(attempt), context.signal);
         if (expired) target = await this.generate(file, undefined, context);
       }
     }
