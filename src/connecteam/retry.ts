@@ -6,7 +6,7 @@ export function backoffDelay(attempt: number, baseMs = 200, capMs = 5_000): numb
   return Math.round(Math.random() * step);
 }
 
-/** Sleeps unless the signal aborts first, in which case it rejects with the abort reason. */
+/** Sleeps unless the signal aborts first, which rejects with an AbortError caused by its reason. */
 export async function pause(ms: number, signal: AbortSignal): Promise<void> {
   await sleep(ms, undefined, { signal });
 }
