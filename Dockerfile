@@ -40,6 +40,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
 # The proxy stops taking uploads on SIGTERM and drains for SHUTDOWN_GRACE_SECONDS. Starting node
 # directly (not through npm) makes node PID 1, so the signal reaches it. The flag is the one
 # `npm start` passes: a 1 MiB young generation makes V8 collect streamed chunks sooner, which
-# keeps resident memory under 100 MiB during uploads (docs/benchmarks.md).
+# keeps resident memory near 100 MiB during large uploads instead of 110-125 (docs/benchmarks.md).
 STOPSIGNAL SIGTERM
 CMD ["node", "--max-semi-space-size=1", "dist/main.js"]
