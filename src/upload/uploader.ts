@@ -127,7 +127,7 @@ export class Uploader {
         if (result.stored) {
           this.options.metrics.storedBytes.inc({ path: 'streamed' }, result.bytes);
         } else {
-          target = await this.recoverFromCopy(result, target, file, reservation, context);
+          target = await this.recoverFromCopy(result, target, file, context);
         }
         return await this.complete(target, file, result, reservation, context);
       } finally {
@@ -149,38 +149,18 @@ export class Uploader {
     context: UploadContext,
   ): Promise<UploadedFile> {
     const meter = new ByteMeter(this.options.maxFileBytes);
-    // One buffer of the expected size, filled as chunks arrive: keeping the chunks themselves
-    // would cost a Buffer object per chunk, and a caller may send a byte at a time.
-    let whole = Buffer.allocUnsafe(size.bytes);
-    context.idle.resume();
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      context.idle.touch();
-      const filled = meter.bytes;
-      meter.add(chunk);
-      this.options.metrics.receivedBytes.inc(chunk.length);
-      if (meter.bytes > whole.length) {
-        // A guessed size bounds the part but for a few bytes of framing. A declared size is
-        // only the caller's word.
-        if (size.kind === 'declared') throw sizeMismatch(size.bytes, 'more');
-        const grown = Buffer.allocUnsafe(Math.max(meter.bytes, whole.length * 2));
-        whole.copy(grown, 0, 0, filled);
-        whole = grown;
-      }
-      chunk.copy(whole, filled);
-    }
-    if (size.kind === 'declared' && meter.bytes < size.bytes) {
-      throw sizeMismatch(size.bytes, 'fewer');
-    }
-    const bytes = whole.subarray(0, meter.bytes);
-    const copy = { read: () => bytes };
+    const bytes = await readSmallFile(source, size, meter, context, (count) =>
+      this.options.metrics.receivedBytes.inc(count),
+    );
     const reservation = await this.reserveBothCalls(context);
     try {
       const first = await this.generate(file, reservation, context);
+      const copy = { read: () => bytes };
       const target = await this.step(
         'transfer',
         this.putCopy(first, file, copy, bytes.length, context, 'memory'),
       );
-      const result = { bytes: meter.bytes, sha256: meter.digest() };
+      const result = { bytes: bytes.length, sha256: meter.digest() };
       return await this.complete(target, file, result, reservation, context);
     } finally {
       reservation.release();
@@ -241,7 +221,7 @@ export class Uploader {
         const result = { bytes: copy.size, sha256: copy.sha256, stored: false, copy: copy.file };
         const target = await this.step(
           'transfer',
-          this.putCopy(first, file, copy.file, copy.size, context),
+          this.putCopy(first, file, copy.file, copy.size, context, 'spooled'),
         );
         this.options.metrics.spooledUploads.inc({ reason: copy.reason });
         return await this.complete(target, file, result, reservation, context);
@@ -257,7 +237,6 @@ export class Uploader {
     result: Awaited<ReturnType<typeof transferFile>>,
     target: UploadUrl,
     file: FileDescription,
-    reservation: QuotaReservation,
     context: UploadContext,
   ): Promise<UploadUrl> {
     const failure = result.failure;
@@ -279,7 +258,10 @@ export class Uploader {
       'file size inferred wrongly; uploading the disk copy',
     );
     this.options.metrics.spooledUploads.inc({ reason: 'size_guess_wrong' });
-    return this.step('transfer', this.putCopy(target, file, result.copy, result.bytes, context));
+    return this.step(
+      'transfer',
+      this.putCopy(target, file, result.copy, result.bytes, context, 'spooled'),
+    );
   }
 
   /**
@@ -292,7 +274,7 @@ export class Uploader {
     copy: { read(): Readable | Buffer },
     size: number,
     context: UploadContext,
-    path: 'spooled' | 'memory' = 'spooled',
+    path: 'spooled' | 'memory',
   ): Promise<UploadUrl> {
     let target = first;
     for (let attempt = 1; ; attempt += 1) {
@@ -310,12 +292,11 @@ export class Uploader {
         const expired = error instanceof UploadUrlExpiredError;
         const retryable = expired || (error instanceof StorageError && error.retryable);
         if (!retryable || attempt >= SPOOLED_PUT_ATTEMPTS || context.signal.aborted) throw error;
-        const message =
-          path === 'memory'
-            ? 'storage upload from memory failed; retrying'
-            : 'storage upload from disk failed; retrying';
-        context.log.warn({ attempt, err: error }, message);
-        // A storage that answered 503 SlowDown asks for fewer requests, so the retry waits.
+        context.log.warn(
+          { attempt, path, err: error },
+          'storage upload of a copy failed; retrying',
+        );
+        // A 503 SlowDown from storage means too many requests, so the retry waits.
         await pause(backoffDelay(attempt), context.signal);
         if (expired) target = await this.generate(file, undefined, context);
       }
@@ -392,6 +373,40 @@ export class Uploader {
       stop();
     }
   }
+}
+
+/**
+ * Reads a small file into one buffer of the expected size. Keeping the chunks themselves would
+ * cost a Buffer object per chunk, and a caller may send a byte at a time.
+ */
+async function readSmallFile(
+  source: Readable,
+  size: { kind: 'declared' | 'guessed'; bytes: number },
+  meter: ByteMeter,
+  context: UploadContext,
+  onBytes: (count: number) => void,
+): Promise<Buffer> {
+  let whole = Buffer.allocUnsafe(size.bytes);
+  context.idle.resume();
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    context.idle.touch();
+    const filled = meter.bytes;
+    meter.add(chunk);
+    onBytes(chunk.length);
+    if (meter.bytes > whole.length) {
+      // A guessed size bounds the part except for a few bytes of framing. A declared size is
+      // only the caller's word.
+      if (size.kind === 'declared') throw sizeMismatch(size.bytes, 'more');
+      const grown = Buffer.allocUnsafe(Math.max(meter.bytes, whole.length * 2));
+      whole.copy(grown, 0, 0, filled);
+      whole = grown;
+    }
+    chunk.copy(whole, filled);
+  }
+  if (size.kind === 'declared' && meter.bytes < size.bytes) {
+    throw sizeMismatch(size.bytes, 'fewer');
+  }
+  return whole.subarray(0, meter.bytes);
 }
 
 /** Resolves once the source has bytes to read or has ended; the idle watch covers the wait. */
