@@ -82,8 +82,7 @@ function throughputRows(results: Results, large: string): Row[] {
   );
   const baseline = fasterRelay(results);
   for (const name of ['proxy-multipart', 'proxy-raw']) {
-    const ratios = results.large.get(name)!.map((sample, i) => baseline.samples[i]!.ms / sample.ms);
-    const ratio = summarize(ratios);
+    const ratio = speedRatio(results.large.get(name)!, baseline.samples);
     rows.push(
       check(
         `a. ${labelOf(results, name)} / ${baseline.label}`,
@@ -99,15 +98,14 @@ function throughputRows(results: Results, large: string): Row[] {
   rows.push(
     info(
       `a. ${labelOf(results, 'relay-hash')} / ${baseline.label}`,
-      format(summarize(hashing.map((sample, i) => baseline.samples[i]!.ms / sample.ms)), 2),
+      format(speedRatio(hashing, baseline.samples), 2),
     ),
   );
   for (const name of ['proxy-multipart', 'proxy-raw']) {
-    const ratios = results.large.get(name)!.map((sample, i) => hashing[i]!.ms / sample.ms);
     rows.push(
       info(
         `a. ${labelOf(results, name)} / ${labelOf(results, 'relay-hash')}`,
-        format(summarize(ratios), 2),
+        format(speedRatio(results.large.get(name)!, hashing), 2),
       ),
     );
   }
@@ -178,12 +176,12 @@ function diskCopyRows(results: Results): Row[] {
   const size = results.settings.largeSize;
   const inferred = results.large.get('proxy-multipart')!;
   const sized = results.large.get('proxy-multipart-sized')!;
-  const speedRatio = summarize(inferred.map((sample, i) => sized[i]!.ms / sample.ms));
+  const throughputRatio = speedRatio(inferred, sized);
   const cpu = summarize(
     inferred.map((sample, i) => (sample.cpuSeconds! - sized[i]!.cpuSeconds!) / (size / GIB)),
   );
   return [
-    info('a. disk copy cost: throughput without / with size field', format(speedRatio, 2)),
+    info('a. disk copy cost: throughput without / with size field', format(throughputRatio, 2)),
     info('b. disk copy cost: CPU s/GiB added', format(cpu, 2, ' s')),
   ];
 }
@@ -243,6 +241,11 @@ function fasterRelay(results: Results): { label: string; samples: Sample[] } {
 
 function labelOf(results: Results, name: string): string {
   return results.subjects.find((subject) => subject.name === name)!.label;
+}
+
+/** Compares each run's speed with the reference subject's run in the same round. */
+function speedRatio(samples: Sample[], reference: Sample[]): Summary {
+  return summarize(samples.map((sample, i) => reference[i]!.ms / sample.ms));
 }
 
 function speeds(samples: Sample[], size: number): Summary {

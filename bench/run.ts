@@ -97,7 +97,7 @@ async function main(): Promise<void> {
         (await rounds([subject], size, runs)).get(subject.name)!;
       small.set(subject.name, await alone(settings.smallSize, settings.smallRuns));
       large.set(subject.name, await alone(settings.largeSize, settings.largeRuns));
-      // Stopped now, so the memory it holds is given back before the latency runs.
+      // Stopped now, so its memory goes back to the system before the latency runs.
       await servers.get(subject.name)?.stop();
     }
 

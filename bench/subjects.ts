@@ -45,13 +45,15 @@ export function emulatorSpec(): ServerSpec {
   };
 }
 
-/** The Node.js flags that `npm start` gives the proxy, so the benchmark runs it the same way. */
+/** Returns the Node.js flags that `npm start` gives the proxy, so the benchmark runs it alike. */
 export function startFlags(): string[] {
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const words = String(manifest.scripts.start).split(/\s+/);
   const script = words.indexOf('dist/main.js');
   if (words[0] !== 'node' || script === -1) {
-    throw new Error(`npm start is not "node [flags] dist/main.js": ${manifest.scripts.start}`);
+    throw new Error(
+      `invalid npm start script "${manifest.scripts.start}": expected "node [flags] dist/main.js"`,
+    );
   }
   return words.slice(1, script);
 }

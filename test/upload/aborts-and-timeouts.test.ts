@@ -48,29 +48,12 @@ describe('upload URL expiry', () => {
     expect(stack.emulator.stats.completes).toBe(0);
   });
 
-  it('uploads a disk copy with a fresh URL when the first one expired', async () => {
-    // Over SMALL_FILE_BYTES, so the first file streams beside a disk copy.
-    const first = randomFile(100_000);
-    const second = randomFile(10_000);
-    const response = await send(`${stack.url}/v1/files`, {
-      headers: { ...AUTH, 'content-type': MULTIPART_TYPE },
-      body: buildMultipart([
-        { name: 'featureType', value: 'chat' },
-        { name: 'a', filename: 'a.bin', content: first },
-        { name: 'b', filename: 'b.bin', content: second },
-      ]),
-    });
-    expect(response.status).toBe(201);
-    expect(response.json.files.map((file: { sha256: string }) => file.sha256)).toEqual([
-      sha256(first),
-      sha256(second),
-    ]);
-    expect(stack.emulator.stats.calls.generate.total).toBe(3);
-  });
-
-  it('uploads a small file from memory with a fresh URL when the first one expired', async () => {
-    // At most SMALL_FILE_BYTES, so the first file is read whole instead of streaming.
-    const first = randomFile(30_000);
+  // 100,000 bytes stream beside a disk copy, while 30,000 (at most SMALL_FILE_BYTES) are read whole.
+  it.each([
+    ['a disk copy', 100_000],
+    ['memory', 30_000],
+  ])('re-uploads from %s after expiry', async (_copy, firstSize) => {
+    const first = randomFile(firstSize);
     const second = randomFile(10_000);
     const response = await send(`${stack.url}/v1/files`, {
       headers: { ...AUTH, 'content-type': MULTIPART_TYPE },
